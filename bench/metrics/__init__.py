@@ -1,0 +1,1 @@
+"""Metric objects with update/compute/reset (PSNR, SSIM, LPIPS, FID, KID)."""

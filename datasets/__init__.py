@@ -1,0 +1,1 @@
+"""Image folders, synthetic faces and the seeded test-set builder with its manifest."""

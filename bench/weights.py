@@ -41,6 +41,7 @@ class Artefact:
     size: int | None = None
     page: str | None = None
     note: str = ""
+    manual: bool = False  # no direct download link: the user places the file by hand
 
     @property
     def expected_hash(self) -> str:
@@ -141,8 +142,7 @@ ARTEFACTS: tuple[Artefact, ...] = (
         "GFPGANv1.3.pth",
         _GFPGAN + "GFPGANv1.3.pth",
         consumer="GFP-GAN v1.3 (GFPGANv1Clean, params_ema)",
-        sha256_prefix="c953a88f",
-        note="prefix from a third-party file name, unverified",
+        note="digest unknown (a third party names it GFPGANv1.3-c953a88f.pth, unverified, so not enforced)",
     ),
     Artefact(
         "gfpgan-v1.4",
@@ -181,6 +181,7 @@ ARTEFACTS: tuple[Artefact, ...] = (
         consumer="FID reference statistics (BasicSR/GFP-GAN protocol: dict with mean/cov)",
         sha256_prefix="f7b384ab",
         note="hosted on Google Drive/Baidu (links in BasicSR docs/Metrics.md); place it by hand",
+        manual=True,
     ),
 )
 
@@ -338,6 +339,8 @@ def fetch(
     if path.is_file():
         verify_file(art, path)
         return path
+    if art.manual:
+        raise BenchError(f"{art.name!r} has no direct download: get it via {art.url} and place it at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     _download(art, part, progress=progress, timeout=timeout)

@@ -27,8 +27,8 @@ def shared_path(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def random_weights(tmp_path_factory):
-    """A TORCH_HOME with seeded random stand-ins for the FID Inception and the LPIPS AlexNet, plus a
-    registry holding their digests. Built once per test session (about 15 s)."""
+    """A TORCH_HOME with seeded random stand-ins for the FID Inception and the LPIPS AlexNet,
+    plus a registry holding their digests. Built once per test session (about 15 s)."""
     from metric_weights import registry_for, write_alexnet, write_fid_inception
 
     torch_home = tmp_path_factory.mktemp("torch_home")

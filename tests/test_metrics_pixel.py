@@ -27,8 +27,15 @@ def _nchw(x):
 
 
 def _sk_ssim(a, b, channel_axis=-1):
-    return structural_similarity(a, b, channel_axis=channel_axis, data_range=255, gaussian_weights=True,
-                                 sigma=1.5, use_sample_covariance=False)
+    return structural_similarity(
+        a,
+        b,
+        channel_axis=channel_axis,
+        data_range=255,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+    )
 
 
 def test_psnr_equals_numpy_and_skimage():
@@ -48,7 +55,9 @@ def test_psnr_y_channel_and_crop_border():
         assert v == pytest.approx(10 * np.log10(255**2 / np.mean((yp - yg) ** 2)), abs=1e-9)
     cropped = create_metric("psnr", crop_border=4).update(_nchw(pred), _nchw(gt))
     for v, p, g in zip(cropped, pred, gt, strict=True):
-        assert v == pytest.approx(peak_signal_noise_ratio(g[4:-4, 4:-4], p[4:-4, 4:-4], data_range=255), abs=1e-10)
+        assert v == pytest.approx(
+            peak_signal_noise_ratio(g[4:-4, 4:-4], p[4:-4, 4:-4], data_range=255), abs=1e-10
+        )
 
 
 def test_psnr_known_mse_and_identical_images():
@@ -70,9 +79,13 @@ def test_ssim_equals_skimage_rgb_y_and_crop():
     pred, gt = _pairs(h=37, w=52)
     for v, p, g in zip(create_metric("ssim").update(_nchw(pred), _nchw(gt)), pred, gt, strict=True):
         assert abs(v - _sk_ssim(p, g)) < 1e-10
-    for v, p, g in zip(create_metric("ssim", channel="y").update(_nchw(pred), _nchw(gt)), pred, gt, strict=True):
+    for v, p, g in zip(
+        create_metric("ssim", channel="y").update(_nchw(pred), _nchw(gt)), pred, gt, strict=True
+    ):
         assert abs(v - _sk_ssim(rgb2ycbcr(p)[..., 0], rgb2ycbcr(g)[..., 0], channel_axis=None)) < 1e-10
-    for v, p, g in zip(create_metric("ssim", crop_border=3).update(_nchw(pred), _nchw(gt)), pred, gt, strict=True):
+    for v, p, g in zip(
+        create_metric("ssim", crop_border=3).update(_nchw(pred), _nchw(gt)), pred, gt, strict=True
+    ):
         assert abs(v - _sk_ssim(p[3:-3, 3:-3], g[3:-3, 3:-3])) < 1e-10
 
 
@@ -108,8 +121,10 @@ def test_sharded_states_merge_to_the_unsharded_result():
 
 
 def test_protocol_id_changes_with_every_convention():
-    ids = {create_metric("psnr", **kw).compute.__self__.state_dict()["protocol_id"]
-           for kw in ({}, {"channel": "y"}, {"crop_border": 2}, {"ci_seed": 1})}
+    ids = {
+        create_metric("psnr", **kw).compute.__self__.state_dict()["protocol_id"]
+        for kw in ({}, {"channel": "y"}, {"crop_border": 2}, {"ci_seed": 1})
+    }
     assert len(ids) == 4
 
 

@@ -13,8 +13,19 @@ from bench.cli import main
 from bench.errors import BenchError
 
 REQUIRED = [
-    "inception-fid", "lpips-alex", "lpips-vgg", "vgg16", "stylegan2-ffhq-1024", "panini-mfr", "panini-sr16",
-    "moco-dre", "gfpgan-v1.3", "gfpgan-v1.4", "gpen-bfr-512", "glean-ffhq-16x", "psp-celebs-sr",
+    "inception-fid",
+    "lpips-alex",
+    "lpips-vgg",
+    "vgg16",
+    "stylegan2-ffhq-1024",
+    "panini-mfr",
+    "panini-sr16",
+    "moco-dre",
+    "gfpgan-v1.3",
+    "gfpgan-v1.4",
+    "gpen-bfr-512",
+    "glean-ffhq-16x",
+    "psp-celebs-sr",
 ]
 
 
@@ -59,7 +70,12 @@ def cache(tmp_path, monkeypatch):
 
 
 def _registry(url, payload, **changes):
-    fields = {"url": url, "sha256": hashlib.sha256(payload).hexdigest(), "size": len(payload), "sha256_prefix": None}
+    fields = {
+        "url": url,
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "size": len(payload),
+        "sha256_prefix": None,
+    }
     fields.update(changes)
     return weights.DEFAULT_REGISTRY.with_overrides("moco-dre", **fields)
 
@@ -121,7 +137,9 @@ def test_unknown_digest_is_recorded_on_fetch_and_enforced_later(server, cache):
     url, payload, _ = server
     registry = _registry(url, payload, sha256=None, size=None)
     path = weights.fetch("moco-dre", registry=registry, progress=False)
-    assert weights.verify_file(registry.get("moco-dre"), path, force=True) == hashlib.sha256(payload).hexdigest()
+    assert (
+        weights.verify_file(registry.get("moco-dre"), path, force=True) == hashlib.sha256(payload).hexdigest()
+    )
     path.write_bytes(payload[:-1] + b"x")  # corrupted after the fact
     with pytest.raises(BenchError, match="was recorded"):
         weights.verify_file(registry.get("moco-dre"), path, force=True)

@@ -34,7 +34,8 @@ def random_weights(tmp_path_factory):
     torch_home = tmp_path_factory.mktemp("torch_home")
     checkpoints = torch_home / "hub" / "checkpoints"
     files = {"inception-fid": write_fid_inception(checkpoints), "lpips-alex": write_alexnet(checkpoints)}
-    return {"torch_home": torch_home, "checkpoints": checkpoints, "registry": registry_for(files), "files": files}
+    registry = registry_for(files)
+    return {"torch_home": torch_home, "checkpoints": checkpoints, "registry": registry, "files": files}
 
 
 @pytest.fixture

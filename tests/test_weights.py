@@ -1,4 +1,4 @@
-"""The weights registry: names, cache location, offline errors, verified resumable downloads (local server)."""
+"""Weights registry: names, cache location, offline errors, verified resumable downloads (local server)."""
 
 from __future__ import annotations
 

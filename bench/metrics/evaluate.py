@@ -240,8 +240,10 @@ def evaluate_folders(
             elif name == "lpips" and metric.device.type == "cpu":
                 for k in range(len(ids)):  # batch 1 is fastest for LPIPS on a CPU
                     metric.update(pred_f[k : k + 1], gt_f[k : k + 1], ids[k : k + 1])
+            elif name in ("psnr", "ssim"):
+                metric.update(pred, gt, ids)  # exact uint8 pixels
             else:
-                metric.update(pred, gt, ids) if name in ("psnr", "ssim") else metric.update(pred_f, gt_f, ids)
+                metric.update(pred_f, gt_f, ids)
         bar.update(len(ids))
     bar.close()
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.io import atomic_write_text
 
 ENV_WEIGHTS_DIR = "PANINI_BENCH_WEIGHTS"
 _CHUNK = 1 << 20
@@ -279,9 +280,10 @@ def _read_record(path: Path) -> dict | None:
 def _write_record(path: Path, digest: str) -> None:
     stat = path.stat()
     record = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "recorded": time.time()}
-    tmp = _record_path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, _record_path(path))
+    try:
+        atomic_write_text(_record_path(path), json.dumps(record))
+    except OSError:
+        pass  # a read-only shared cache: verification still works, it just re-hashes next time
 
 
 def _check_digest(art: Artefact, digest: str, size: int, path: Path, recorded: dict | None) -> None:

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write {results, per_image} as JSON")
     parser.add_argument("--device", default="cpu", help="torch device for LPIPS/FID (cpu, cuda, cuda:1)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=1, help="decoder threads")
+    parser.add_argument("--workers", type=int, default=None, help="decoder/PSNR/SSIM threads (default: CPUs, <= 8)")
     parser.add_argument("--allow-missing", action="store_true", help="score the common ids, record the rest")
     parser.add_argument(
         "--resize-policy",
@@ -43,11 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     import json
-    import os
-    import tempfile
     from pathlib import Path
 
     from bench.errors import BenchError
+    from bench.io import atomic_write_text
     from bench.metrics.evaluate import evaluate_folders
 
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
@@ -79,8 +78,5 @@ def run(args) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"results": rows, "per_image": per_image}, f, indent=1)
-        os.replace(tmp, out)
+        atomic_write_text(out, json.dumps({"results": rows, "per_image": per_image}, indent=1))
     return 0

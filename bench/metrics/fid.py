@@ -156,26 +156,20 @@ class CleanFIDFeatures:
         self.weights_sha256 = verify_file(registry.get(self.weights_name), path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation
-            self.model = InceptionV3W(
-                str(path.parent), download=False, resize_inside=mode == "legacy_tensorflow"
-            )
+            self.model = InceptionV3W(str(path.parent), download=False, resize_inside=mode == "legacy_tensorflow")
         self.mode, self.resize = mode, build_resizer(mode)
         self.device = torch.device(device)
         self.model.to(self.device)
         self.conventions = {
             "backend": f"clean-fid 0.1.35 TorchScript inception-2015-12-05, mode={mode}",
             "input": "uint8 RGB as float [0,255]",
-            "resize": "PIL bicubic per channel in float, to 299x299"
-            if mode == "clean"
-            else "inside the graph",
+            "resize": "PIL bicubic per channel in float, to 299x299" if mode == "clean" else "inside the graph",
         }
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> np.ndarray:
         u8 = (images * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        batch = torch.from_numpy(np.stack([self.resize(img) for img in u8]).astype(np.float32)).permute(
-            0, 3, 1, 2
-        )
+        batch = torch.from_numpy(np.stack([self.resize(img) for img in u8]).astype(np.float32)).permute(0, 3, 1, 2)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             feats = self.model(batch.contiguous().to(self.device))
@@ -251,11 +245,7 @@ class InceptionDistances:
         if reference != "gt":
             if "kid" in self.outputs:
                 raise BenchError("kid needs reference features: use reference='gt', or request only 'fid'")
-            path = (
-                Path(reference)
-                if Path(reference).suffix in (".npz", ".pth")
-                else resolve(reference, registry)
-            )
+            path = Path(reference) if Path(reference).suffix in (".npz", ".pth") else resolve(reference, registry)
             self._ref_stats = load_reference_stats(path)
             reference_record = {"file": path.name, "sha256": sha256_file(path)}
         self.kid = {

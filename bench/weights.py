@@ -346,6 +346,14 @@ def fetch(
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     _download(art, part, progress=progress, timeout=timeout)
+    with open(part, "rb") as f:
+        head = f.read(512).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):  # e.g. a Google Drive confirmation page
+        part.unlink()
+        raise BenchError(
+            f"{art.url} returned a web page, not {art.filename}; download it in a browser"
+            f"{' from ' + art.page if art.page else ''} and place it at {path}"
+        )
     digest = sha256_file(part)
     try:
         _check_digest(art, digest, part.stat().st_size, path, None)

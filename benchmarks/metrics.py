@@ -32,10 +32,10 @@ CHILD_PRELUDE = """
 import json, os, resource, runpy, sys, torch
 torch.set_flush_denormal(True)
 def _report():
-    usage = resource.getrusage
-    rss = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
     with open(os.environ["BENCH_RSS_FILE"], "w") as f:
-        json.dump({"peak_rss_mib": rss / 1024}, f)
+        json.dump({"peak_rss_mib": max(me.ru_maxrss, kids.ru_maxrss) / 1024, "cpu_seconds": cpu}, f)
 """
 
 PYTORCH_FID = (
@@ -136,9 +136,7 @@ def run_child(code: str, args: list[str], env: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--n", type=int, default=12, help="image pairs for the throughput comparison")
     parser.add_argument("--rss-n", type=int, nargs=2, default=[12, 36], help="two set sizes for peak RSS")
@@ -164,9 +162,7 @@ def main() -> None:
 
         gt_dir, pred_dir = make_folders(root, args.n, args.size)
         n = args.n
-        cache = (
-            root / "cache"
-        )  # empty: the first run is cold and writes the GT features, the second reads them
+        cache = root / "cache"  # empty: the first run is cold and writes the GT features, the second reads them
         one = run_child(ONE_PASS, [str(gt_dir), str(pred_dir), args.device, str(cache), "1"], env)
         warm = run_child(ONE_PASS, [str(gt_dir), str(pred_dir), args.device, str(cache), "1"], env)
         fid = run_child(PYTORCH_FID, [str(gt_dir), str(pred_dir), "--device", args.device], env)
@@ -179,12 +175,14 @@ def main() -> None:
                 rss[str(size_n)] = one["peak_rss_mib"]
                 continue
             g, p = make_folders(root, size_n, args.size)
-            rss[str(size_n)] = run_child(ONE_PASS, [str(g), str(p), args.device, str(cache), "0"], env)[
-                "peak_rss_mib"
-            ]
+            rss[str(size_n)] = run_child(ONE_PASS, [str(g), str(p), args.device, str(cache), "0"], env)["peak_rss_mib"]
 
     import torch
 
+    ours_fid = json.loads(one["stdout"].splitlines()[-1])["fid"]
+    cli_fid = float(fid["stdout"].rsplit("FID:", 1)[1])
+    ours_lpips = json.loads(one["stdout"].splitlines()[-1])["lpips"]
+    loop_lpips = float(lp["stdout"].rsplit("LPIPS", 1)[1])
     report = {
         "device": args.device,
         "threads": torch.get_num_threads(),
@@ -204,6 +202,10 @@ def main() -> None:
         "speedup_cold": round(separate_s / one["seconds"], 2),
         "speedup_warm": round(separate_s / warm["seconds"], 2),
         "one_pass_peak_rss_mib_by_n": rss,
+        "agreement": {
+            "fid_rel_diff_vs_pytorch_fid_cli": abs(ours_fid - cli_fid) / abs(cli_fid),
+            "lpips_abs_diff_vs_loop": abs(ours_lpips - loop_lpips),
+        },
     }
     print(json.dumps(report, indent=2))
 

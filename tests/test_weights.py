@@ -178,3 +178,12 @@ def test_hub_scope_lets_torch_hub_find_a_file_in_an_override_dir(cache):
         loaded = torch.hub.load_state_dict_from_url("http://127.0.0.1:9/tiny.pth", weights_only=True)
     assert torch.equal(loaded["w"], torch.ones(2))
     assert torch.hub._hub_dir is None
+
+
+def test_fetch_refuses_an_html_page(server, cache):
+    url, _, handler = server
+    handler.payload = b"<!DOCTYPE html><html>confirm download</html>"
+    registry = weights.DEFAULT_REGISTRY.with_overrides("psp-celebs-sr", url=url)
+    with pytest.raises(BenchError, match="returned a web page"):
+        weights.fetch("psp-celebs-sr", registry=registry, progress=False)
+    assert not any(cache.iterdir())

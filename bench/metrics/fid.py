@@ -189,7 +189,8 @@ def load_reference_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
             with np.load(path) as data:
                 return np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
         # BasicSR stores numpy arrays: allow exactly numpy's array reconstruction, nothing else.
-        safe = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.float64))]
+        multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # numpy 2 / 1
+        safe = [multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.float64))]
         with torch.serialization.safe_globals(safe):
             data = torch.load(path, map_location="cpu", weights_only=True)
         return np.asarray(data["mean"], np.float64), np.asarray(data["cov"], np.float64)

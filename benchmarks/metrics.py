@@ -85,7 +85,7 @@ registry = registry_for({"inception-fid": weights_dir() / "pt_inception-2015-12-
 from bench.metrics.evaluate import evaluate_folders
 rows, _ = evaluate_folders(gt_dir, pred_dir, metrics=["psnr", "ssim", "lpips", "fid"], device=device,
                            registry=registry, use_cache=use_cache, cache=Path(cache), progress=False)
-print(json.dumps({r["metric"]: r["value"] for r in rows}))
+print(json.dumps({**{r["metric"]: r["value"] for r in rows}, "gt_cache": rows[-1].get("gt_cache")}))
 _report()
 """
 )

@@ -13,9 +13,8 @@ import zlib
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-
 from conftest import shared_path
+from PIL import Image
 
 
 def load_spec(model_id: str) -> tuple[dict, dict, dict]:

@@ -1,0 +1,129 @@
+"""Forward time and peak memory of each method for one image: prints JSON.
+
+    python benchmarks/methods.py                       # full-size networks on the CPU
+    python benchmarks/methods.py --device cuda         # on the GPU (peak = torch.cuda.max_memory_allocated)
+    python benchmarks/methods.py --config tiny         # the tiny test configurations (seconds)
+
+Each method runs in its own process (so CPU peak RSS is its own), with seeded random weights of the
+official architecture (timing does not depend on the values; no checkpoint download needed):
+`restore` on one LQ image of the method's input size, `--warmup` untimed calls, then the median of
+`--repeat` timed calls. CPU peak = the process's max RSS minus its RSS before the method was built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+METHODS = ("bicubic", "gfpgan-v1.3", "gpen-bfr-512", "glean-ffhq-16x", "psp-celebs-sr")
+TINY = {
+    "gfpgan-v1.3": {"size": 32, "style_dim": 16, "narrow": 1 / 16},
+    "gpen-bfr-512": {"size": 32, "style_dim": 16, "n_mlp": 2, "narrow": 1 / 16},
+    "glean-ffhq-16x": {"in_size": 8, "out_size": 32, "style_dim": 16, "narrow": 1 / 16, "rrdb_channels": 8,
+                       "num_rrdbs": 1, "rrdb_growth": 4},
+    "psp-celebs-sr": {"out_size": 32, "in_size": 32, "style_dim": 16, "narrow": 1 / 16,
+                      "encoder_channels": (16, 16, 32, 32), "encoder_units": (1, 1, 2, 1)},
+}
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure(name: str, device: str, config: str, warmup: int, repeat: int) -> dict:
+    import torch
+    from bench.methods import create_method
+
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    before = rss_mb()
+    options = {} if name == "bicubic" else {"weights": "random"}
+    if config == "tiny" and name in TINY:
+        options["arch"] = TINY[name]
+    method = create_method(name, device=device, **options)
+    in_size = method.spec.in_size or 64
+    lq = torch.rand(1, 3, in_size, in_size, generator=torch.Generator().manual_seed(0)).to(device)
+
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    for _ in range(warmup):
+        method.restore(lq)
+    sync()
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = method.restore(lq)
+        sync()
+        times.append(time.perf_counter() - start)
+    row = {
+        "in_size": in_size,
+        "out_size": out.shape[-1],
+        "params": sum(p.numel() for p in method.model.parameters()) if method.model is not None else 0,
+        "forward_s": statistics.median(times),
+        "forward_s_all": [round(t, 4) for t in times],
+    }
+    if device.startswith("cuda"):
+        row["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--config", choices=("full", "tiny"), default="full")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated method names")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one method in this process
+    args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.one:
+        print(json.dumps(measure(args.one, args.device, args.config, args.warmup, args.repeat)))
+        return 0
+
+    import torch
+
+    results = {}
+    for name in args.methods.split(","):
+        command = [sys.executable, __file__, "--one", name, "--device", args.device, "--config", args.config,
+                   "--warmup", str(args.warmup), "--repeat", str(args.repeat)]
+        if args.threads:
+            command += ["--threads", str(args.threads)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            results[name] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+        else:
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    report = {
+        "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
+        "config": args.config,
+        "weights": "seeded random (official architecture)" if args.config == "full" else "seeded random (tiny)",
+        "threads": args.threads or torch.get_num_threads(),
+        "torch": torch.__version__,
+        "load_average": os.getloadavg()[0],
+        "methods": results,
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -138,7 +138,8 @@ def test_command_failures_are_clear(tmp_path):
     (tmp_path / "lq").mkdir()
     write_folder(tmp_path / "lq", images(1, 8))
     py = shlex.quote(sys.executable)
-    failing = create_method("command", template=f"{py} -c 'import sys; sys.exit(\"boom\")' {{input_dir}} {{output_dir}}")
+    script = "'import sys; sys.exit(\"boom\")'"
+    failing = create_method("command", template=f"{py} -c {script} {{input_dir}} {{output_dir}}")
     with pytest.raises(BenchError, match="status 1: boom"):
         failing.restore_folder(tmp_path / "lq", tmp_path / "out")
     silent = create_method("command", template=f"{py} -c pass {{input_dir}} {{output_dir}}")

@@ -39,6 +39,7 @@ def rss_mb() -> float:
 
 def measure(name: str, device: str, config: str, warmup: int, repeat: int) -> dict:
     import torch
+
     from bench.methods import create_method
 
     if device.startswith("cuda"):

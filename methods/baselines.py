@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from bench.methods.checkpoints import load_strict, read_checkpoint
-from bench.methods.registry import Method, MethodSpec
 
 from bench.errors import BenchError
+from bench.methods.checkpoints import load_strict, read_checkpoint
+from bench.methods.registry import Method, MethodSpec
 
 # How a 512-px result meets the 1024-px MFR ground truth (Table 1 is at 1024; the paper does not say).
 OUTPUT_POLICIES = {

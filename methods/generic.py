@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from bench.methods.imageio import find_image, list_ids, read_batch, read_image, write_png
-from bench.methods.registry import Method, MethodSpec
 
 from bench.errors import BenchError
+from bench.methods.imageio import find_image, list_ids, read_batch, read_image, write_png
+from bench.methods.registry import Method, MethodSpec
 
 
 class Resize(torch.nn.Module):

@@ -16,11 +16,11 @@ import re
 
 import torch
 import torch.nn.functional as F
-from bench.methods.baselines import BaselineMethod, apply_output_policy, build
-from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, default_channels
 from torch import nn
 
 from bench.errors import BenchError
+from bench.methods.baselines import BaselineMethod, apply_output_policy, build
+from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, default_channels
 
 LAYOUT = "GFPGANv1Clean file: {'params_ema' or 'params': {conv_body_*, condition_*, stylegan_decoder.*, ...}}"
 

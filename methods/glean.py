@@ -8,12 +8,12 @@ official forward but never reaches the output. The bank runs with its stored noi
 from __future__ import annotations
 
 import torch
-from bench.methods.baselines import BaselineMethod, build
-from bench.methods.checkpoints import take_prefix
-from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, mmgen_generator_to_ours
 from torch import nn
 
 from bench.errors import BenchError
+from bench.methods.baselines import BaselineMethod, build
+from bench.methods.checkpoints import take_prefix
+from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, mmgen_generator_to_ours
 
 LAYOUT = "MMEditing GLEAN checkpoint: {'state_dict': {generator.generator.*, generator.encoder.*, ...}, 'meta'}"
 

@@ -9,12 +9,12 @@ uses the mapping network. Deterministic: nothing random at inference.
 from __future__ import annotations
 
 import torch
-from bench.methods.baselines import BaselineMethod, apply_output_policy, build
-from bench.methods.checkpoints import take_prefix
-from bench.methods.stylegan2 import ConvLayer, EqualLinear, StyleGAN2Generator, rosinality_to_ours
 from torch import nn
 
 from bench.errors import BenchError
+from bench.methods.baselines import BaselineMethod, apply_output_policy, build
+from bench.methods.checkpoints import take_prefix
+from bench.methods.stylegan2 import ConvLayer, EqualLinear, StyleGAN2Generator, rosinality_to_ours
 
 LAYOUT = "GPEN FullGenerator file: plain state dict {generator.*, ecd0.*, ..., final_linear.0.*}"
 

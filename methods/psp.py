@@ -12,12 +12,12 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
-from bench.methods.baselines import BaselineMethod, build
-from bench.methods.checkpoints import take_prefix
-from bench.methods.stylegan2 import EqualLinear, StyleGAN2Generator, rosinality_to_ours
 from torch import nn
 
 from bench.errors import BenchError
+from bench.methods.baselines import BaselineMethod, build
+from bench.methods.checkpoints import take_prefix
+from bench.methods.stylegan2 import EqualLinear, StyleGAN2Generator, rosinality_to_ours
 
 LAYOUT = "pSp checkpoint: {'state_dict': {encoder.*, decoder.*}, 'opts': {...}, 'latent_avg': (18, 512)}"
 

@@ -13,8 +13,9 @@ import zlib
 import numpy as np
 import torch
 import torch.nn.functional as F
-from conftest import shared_path
 from PIL import Image
+
+from conftest import shared_path
 
 
 def load_spec(model_id: str) -> tuple[dict, dict, dict]:

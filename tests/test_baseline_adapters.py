@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from bench.methods import create_method
-from bench.methods.gpen import GPEN
 
 from bench.errors import BenchError
+from bench.methods import create_method
+from bench.methods.gpen import GPEN
 
 TINY = {
     "gfpgan-v1.3": {"size": 32, "style_dim": 16, "narrow": 1 / 16},

@@ -10,8 +10,9 @@ import gc
 
 import pytest
 import torch
-from bench.methods import create_method
 from official_fixtures import check_fills, compare, fixture_input, load_spec, official_checkpoint
+
+from bench.methods import create_method
 
 CASES = {
     "gfpgan_v1_clean_512": "gfpgan-v1.3",

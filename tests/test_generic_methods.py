@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from bench.methods import create_method
-from bench.methods.imageio import list_ids, read_image, write_png
-from conftest import shared_path
 from PIL import Image
 
 from bench.errors import BenchError
+from bench.methods import create_method
+from bench.methods.imageio import list_ids, read_image, write_png
+from conftest import shared_path
 
 
 def images(n: int, size: int, seed: int = 0) -> torch.Tensor:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bench.degradations import ops
-from bench.degradations.presets import PRESETS, get_preset, parse_param
-from conftest import shared_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+
+from bench.degradations import ops
+from bench.degradations.presets import PRESETS, get_preset, parse_param
+from conftest import shared_path
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from bench.datasets import testset
-from bench.datasets.synthetic import synthetic_face
 from PIL import Image
 
 from bench.cli import main as bench_main
+from bench.datasets import testset
+from bench.datasets.synthetic import synthetic_face
 from bench.errors import BenchError
 
 

@@ -161,9 +161,9 @@ class GFPGANMethod(BaselineMethod):
     def forward_native(self, x: torch.Tensor) -> torch.Tensor:
         if self.noise_generator is None:
             return self.model(x)
-        decoder = self.model.stylegan_decoder
+        decoder, g = self.model.stylegan_decoder, self.noise_generator
         noise = [
-            torch.randn((x.shape[0], *decoder.noise_shape(n)[1:]), generator=self.noise_generator).to(x.device)
+            torch.randn((x.shape[0], *decoder.noise_shape(n)[1:]), generator=g, device=g.device).to(x.device)
             for n in range(decoder.num_layers)
         ]
         return self.model(x, noise=noise)

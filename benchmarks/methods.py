@@ -7,7 +7,9 @@
 Each method runs in its own process (so CPU peak RSS is its own), with seeded random weights of the
 official architecture (timing does not depend on the values; no checkpoint download needed):
 `restore` on one LQ image of the method's input size, `--warmup` untimed calls, then the median of
-`--repeat` timed calls. CPU peak = the process's max RSS minus its RSS before the method was built.
+`--repeat` timed calls. CPU memory: `model_rss_mb` = RSS growth from building the method (weights
+and buffers), `peak_rss_mb` = the highest RSS during the timed calls minus the RSS just before them
+(Linux: the high-water mark is reset through /proc/self/clear_refs), i.e. the forward's own peak.
 """
 
 from __future__ import annotations
@@ -37,6 +39,24 @@ def rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def reset_peak_rss() -> bool:
+    """Reset the kernel's RSS high-water mark (VmHWM); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(name: str, device: str, config: str, warmup: int, repeat: int) -> dict:
     import torch
 
@@ -62,6 +82,8 @@ def measure(name: str, device: str, config: str, warmup: int, repeat: int) -> di
     sync()
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
+    built = rss_mb()
+    exact_peak = reset_peak_rss()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -78,7 +100,10 @@ def measure(name: str, device: str, config: str, warmup: int, repeat: int) -> di
     if device.startswith("cuda"):
         row["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     else:
-        row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+        row["model_rss_mb"] = built - before
+        row["peak_rss_mb"] = peak_rss_mb() - built
+        if not exact_peak:
+            row["peak_rss_note"] = "high-water mark could not be reset: includes building the method"
     return row
 
 

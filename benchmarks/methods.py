@@ -1,7 +1,7 @@
 """Forward time and peak memory of each method for one image: prints JSON.
 
-    python benchmarks/methods.py                       # full-size networks on the CPU
-    python benchmarks/methods.py --device cuda         # on the GPU (peak = torch.cuda.max_memory_allocated)
+    python benchmarks/methods.py                       # full-size networks on the CPU, and the GPU if present
+    python benchmarks/methods.py --device cuda         # GPU only (peak = torch.cuda.max_memory_allocated)
     python benchmarks/methods.py --config tiny         # the tiny test configurations (seconds)
 
 Each method runs in its own process (so CPU peak RSS is its own), with seeded random weights of the
@@ -109,7 +109,7 @@ def measure(name: str, device: str, config: str, warmup: int, repeat: int) -> di
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", help="cpu, cuda[:N], or auto = cpu and, if present, cuda")
     parser.add_argument("--config", choices=("full", "tiny"), default="full")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated method names")
     parser.add_argument("--warmup", type=int, default=1)
@@ -127,25 +127,30 @@ def main() -> int:
 
     import torch
 
-    results = {}
-    for name in args.methods.split(","):
-        command = [sys.executable, __file__, "--one", name, "--device", args.device, "--config", args.config,
-                   "--warmup", str(args.warmup), "--repeat", str(args.repeat)]
-        if args.threads:
-            command += ["--threads", str(args.threads)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            results[name] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
-        else:
-            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    devices = args.device.split(",") if args.device != "auto" else ["cpu"] + ["cuda"] * torch.cuda.is_available()
+    runs = {}
+    for device in devices:
+        results = {}
+        for name in args.methods.split(","):
+            command = [sys.executable, __file__, "--one", name, "--device", device, "--config", args.config,
+                       "--warmup", str(args.warmup), "--repeat", str(args.repeat)]
+            if args.threads:
+                command += ["--threads", str(args.threads)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                lines = done.stderr.strip().splitlines()
+                results[name] = {"error": lines[-1] if lines else f"exit status {done.returncode}"}
+            else:
+                results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
+        runs[device] = {"device_name": name, "methods": results}
     report = {
-        "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
         "config": args.config,
         "weights": "seeded random (official architecture)" if args.config == "full" else "seeded random (tiny)",
-        "threads": args.threads or torch.get_num_threads(),
+        "cpu_threads": args.threads or torch.get_num_threads(),
         "torch": torch.__version__,
-        "load_average": os.getloadavg()[0],
-        "methods": results,
+        "load_average_1min": os.getloadavg()[0],
+        "devices": runs,
     }
     print(json.dumps(report, indent=2))
     return 0

@@ -33,7 +33,13 @@ def open_weights(spec: MethodSpec, weights: Any) -> dict:
             raise BenchError(f"{spec.name}: no weights given and the weights registry is unavailable ({exc}); "
                              "pass weights=PATH to the official checkpoint") from exc
         weights = resolve(spec.weights[0])
-    return read_checkpoint(weights, what=f"{spec.name} weights")
+    try:
+        return read_checkpoint(weights, what=f"{spec.name} weights")
+    except BenchError as exc:
+        if "cannot read" not in str(exc):
+            raise
+        raise BenchError(f"{exc}. A truncated download reads like this: fetch it again with "
+                         f"`bench weights fetch {spec.weights[0]}`") from exc
 
 
 def randomize_(model: torch.nn.Module, seed: int) -> torch.nn.Module:

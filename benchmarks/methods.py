@@ -4,8 +4,8 @@
     python benchmarks/methods.py --device cuda         # GPU only (peak = torch.cuda.max_memory_allocated)
     python benchmarks/methods.py --config tiny         # the tiny test configurations (seconds)
 
-Each method runs in its own process (so CPU peak RSS is its own), with seeded random weights of the
-official architecture (timing does not depend on the values; no checkpoint download needed):
+Each method runs in its own process (so CPU peak RSS is its own), with seeded random weights
+(`random_init_seed=0`; timing does not depend on the values, no checkpoint download needed):
 `restore` on one LQ image of the method's input size, `--warmup` untimed calls, then the median of
 `--repeat` timed calls. CPU memory: `model_rss_mb` = RSS growth from building the method (weights
 and buffers), `peak_rss_mb` = the highest RSS during the timed calls minus the RSS just before them
@@ -23,15 +23,7 @@ import subprocess
 import sys
 import time
 
-METHODS = ("bicubic", "gfpgan-v1.3", "gpen-bfr-512", "glean-ffhq-16x", "psp-celebs-sr")
-TINY = {
-    "gfpgan-v1.3": {"size": 32, "style_dim": 16, "narrow": 1 / 16},
-    "gpen-bfr-512": {"size": 32, "style_dim": 16, "n_mlp": 2, "narrow": 1 / 16},
-    "glean-ffhq-16x": {"in_size": 8, "out_size": 32, "style_dim": 16, "narrow": 1 / 16, "rrdb_channels": 8,
-                       "num_rrdbs": 1, "rrdb_growth": 4},
-    "psp-celebs-sr": {"out_size": 32, "in_size": 32, "style_dim": 16, "narrow": 1 / 16,
-                      "encoder_channels": (16, 16, 32, 32), "encoder_units": (1, 1, 2, 1)},
-}
+METHODS = ("bicubic", "gfpgan-v1.3", "gpen-bfr-512", "glean-ffhq-16x", "psp-celebs-sr", "panini-mfr", "panini-sr16")
 
 
 def rss_mb() -> float:
@@ -66,9 +58,7 @@ def measure(name: str, device: str, config: str, warmup: int, repeat: int) -> di
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     before = rss_mb()
-    options = {} if name == "bicubic" else {"weights": "random"}
-    if config == "tiny" and name in TINY:
-        options["arch"] = TINY[name]
+    options = {} if name == "bicubic" else {"random_init_seed": 0, "config": config if config == "tiny" else None}
     method = create_method(name, device=device, **options)
     in_size = method.spec.in_size or 64
     lq = torch.rand(1, 3, in_size, in_size, generator=torch.Generator().manual_seed(0)).to(device)

@@ -43,7 +43,7 @@ def open_weights(spec: MethodSpec, weights: Any) -> dict:
 
 
 def randomize_(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Re-draw every parameter and buffer from an explicit generator (weights='random', for tests/timing).
+    """Re-draw every parameter and buffer from an explicit generator (random_init_seed=, tests/timing).
 
     Weights get N(0, 1) / sqrt(fan-in) for plain layers; equalized-LR layers scale at run time, so
     N(0, 1) is their natural init. Biases start at 0 except modulation biases (1). Not a trained model.
@@ -106,19 +106,36 @@ def build(
     convert: Callable[[dict], dict],
     layout: str,
     weights: Any,
-    arch: dict | None,
-    seed: int,
+    config: str | dict | None,
+    tiny: dict,
+    random_init_seed: int | None,
 ) -> torch.nn.Module:
-    """Construct the network (`arch` overrides its defaults) and load converted official weights.
+    """Construct the network and load converted official weights (the options every adapter shares).
 
-    weights="random" skips the checkpoint and draws seeded random weights (tests, timing).
+    config: None / "official" (the released architecture), "tiny" (`tiny`, for tests and timing) or
+    a dict of constructor arguments. random_init_seed: seeded random weights instead of a checkpoint
+    (the same option names as the Panini-Net methods).
     """
+    if config in (None, "official"):
+        arch = {}
+    elif config == "tiny":
+        arch = tiny
+    elif isinstance(config, dict):
+        arch = config
+    else:
+        raise BenchError(f"{spec.name}: config must be 'official', 'tiny' or a dict of architecture options, "
+                         f"got {config!r}")
     try:
-        model = make_model(**(arch or {}))
-    except TypeError as exc:
-        raise BenchError(f"{spec.name}: bad architecture option arch={arch!r}: {exc}") from exc
-    if isinstance(weights, str) and weights == "random":
-        return randomize_(model, seed)
+        model = make_model(**arch)
+    except (TypeError, ValueError) as exc:
+        raise BenchError(f"{spec.name}: bad architecture config {arch!r}: {exc}") from exc
+    if random_init_seed is not None:
+        if weights is not None:
+            raise BenchError(f"{spec.name}: pass either weights or random_init_seed, not both")
+        return randomize_(model, random_init_seed)
+    if arch and weights is None:
+        raise BenchError(f"{spec.name}: the released weights only fit config='official'; pass weights= "
+                         "(a checkpoint of this configuration) or random_init_seed=")
     checkpoint = open_weights(spec, weights)
     load_strict(model, convert(checkpoint), what=f"{spec.name} weights (expected {layout})")
     return model

@@ -20,6 +20,9 @@ from bench.methods.checkpoints import take_prefix
 from bench.methods.stylegan2 import EqualLinear, StyleGAN2Generator, rosinality_to_ours
 
 LAYOUT = "pSp checkpoint: {'state_dict': {encoder.*, decoder.*}, 'opts': {...}, 'latent_avg': (18, 512)}"
+# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
+TINY = {"out_size": 32, "in_size": 32, "style_dim": 16, "narrow": 1 / 16, "encoder_channels": (16, 16, 32, 32),
+        "encoder_units": (1, 1, 2, 1)}
 
 
 class SEModule(nn.Module):
@@ -150,10 +153,10 @@ def convert_psp(checkpoint: dict) -> dict:
     }
 
 
-def create_psp(spec, weights=None, device="cpu", arch: dict | None = None, seed: int = 0):
+def create_psp(spec, weights=None, device="cpu", config=None, random_init_seed: int | None = None):
     """pSp CelebA-HQ super-resolution: 64x64 LQ -> bilinear 256 -> 1024, deterministic."""
-    model = build(spec, PSP, convert_psp, LAYOUT, weights, arch, seed)
-    in_size = spec.in_size if not arch else model.in_size // 4
+    model = build(spec, PSP, convert_psp, LAYOUT, weights, config, TINY, random_init_seed)
+    in_size = model.in_size // 4  # the 16x task's LQ: 64 px for the 256-px encoder input
     spec = dataclasses.replace(spec, in_size=in_size, out_size=model.decoder.size)
     protocol = {
         "noise": "stored noise maps",

@@ -9,16 +9,8 @@ import torch
 from bench.errors import BenchError
 from bench.methods import create_method
 from bench.methods.gpen import GPEN
+from bench.methods.gpen import TINY as GPEN_TINY
 
-TINY = {
-    "gfpgan-v1.3": {"size": 32, "style_dim": 16, "narrow": 1 / 16},
-    "gfpgan-v1.4": {"size": 32, "style_dim": 16, "narrow": 1 / 16},
-    "gpen-bfr-512": {"size": 32, "style_dim": 16, "n_mlp": 2, "narrow": 1 / 16},
-    "glean-ffhq-16x": {"in_size": 8, "out_size": 32, "style_dim": 16, "narrow": 1 / 16, "rrdb_channels": 8,
-                       "num_rrdbs": 1, "rrdb_growth": 4},
-    "psp-celebs-sr": {"out_size": 32, "in_size": 32, "style_dim": 16, "narrow": 1 / 16,
-                      "encoder_channels": (16, 16, 32, 32), "encoder_units": (1, 1, 2, 1)},
-}
 # (LQ side, output side) of each tiny configuration
 SIZES = {"gfpgan-v1.3": (32, 64), "gfpgan-v1.4": (32, 64), "gpen-bfr-512": (32, 64), "glean-ffhq-16x": (8, 32),
          "psp-celebs-sr": (8, 32)}
@@ -28,9 +20,9 @@ def lq_batch(size: int, n: int = 2, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", sorted(SIZES))
 def test_tiny_restore_contract(name):
-    method = create_method(name, weights="random", arch=TINY[name])
+    method = create_method(name, config="tiny", random_init_seed=0)
     in_size, out_size = SIZES[name]
     assert (method.spec.in_size, method.spec.out_size) == (in_size, out_size)
     lq = lq_batch(in_size)
@@ -45,9 +37,9 @@ def test_tiny_restore_contract(name):
 
 
 def test_mfr_output_policies():
-    arch = TINY["gpen-bfr-512"]
-    native = create_method("gpen-bfr-512", weights="random", arch=arch, output_policy="downsample-gt")
-    upsampled = create_method("gpen-bfr-512", weights="random", arch=arch)
+    tiny = {"config": "tiny", "random_init_seed": 0}
+    native = create_method("gpen-bfr-512", output_policy="downsample-gt", **tiny)
+    upsampled = create_method("gpen-bfr-512", **tiny)
     lq = lq_batch(32, n=1)
     small, big = native.restore(lq), upsampled.restore(lq)
     assert small.shape[-1] == 32 and native.protocol["eval_size"] == 32 and native.spec.out_size == 32
@@ -55,61 +47,73 @@ def test_mfr_output_policies():
     again = torch.nn.functional.interpolate(small, size=(64, 64), mode="bicubic", align_corners=False).clamp(0, 1)
     assert torch.allclose(big, again, atol=1e-6)
     with pytest.raises(BenchError, match="unknown output_policy"):
-        create_method("gpen-bfr-512", weights="random", arch=arch, output_policy="lanczos")
+        create_method("gpen-bfr-512", output_policy="lanczos", **tiny)
 
 
 def test_gfpgan_random_noise_only_from_an_explicit_generator():
-    arch = TINY["gfpgan-v1.4"]
-
     def run(seed):
-        method = create_method("gfpgan-v1.4", weights="random", arch=arch,
+        method = create_method("gfpgan-v1.4", config="tiny", random_init_seed=0,
                                noise_generator=torch.Generator().manual_seed(seed))
         assert method.protocol["noise"].startswith("random")
         return method.restore(lq_batch(32, n=1))
 
     assert torch.equal(run(1), run(1)) and not torch.equal(run(1), run(2))
     with pytest.raises(BenchError, match="torch.Generator"):
-        create_method("gfpgan-v1.4", weights="random", arch=arch, noise_generator=3)
+        create_method("gfpgan-v1.4", config="tiny", random_init_seed=0, noise_generator=3)
 
 
 def test_psp_resizes_its_lq_to_the_encoder_input():
-    method = create_method("psp-celebs-sr", weights="random", arch=TINY["psp-celebs-sr"])
+    method = create_method("psp-celebs-sr", config="tiny", random_init_seed=0)
     native = method.to_native(lq_batch(8, n=1))
     assert native.shape[-1] == 32 and "bilinear" in method.protocol["input"]
 
 
 def tiny_gpen_state(narrow: float) -> dict:
     torch.manual_seed(0)  # only to make the throw-away module init cheap and repeatable
-    return GPEN(**dict(TINY["gpen-bfr-512"], narrow=narrow)).state_dict()
+    return GPEN(**dict(GPEN_TINY, narrow=narrow)).state_dict()
 
 
 def test_checkpoint_of_another_method_or_version_names_the_layout(tmp_path):
     gpen_state = tiny_gpen_state(1 / 16)
-    method = create_method("gpen-bfr-512", weights=gpen_state, arch=TINY["gpen-bfr-512"])  # right one loads
+    method = create_method("gpen-bfr-512", weights=gpen_state, config="tiny")  # right one loads
     assert torch.equal(method.model.final_linear[0].weight, gpen_state["final_linear.0.weight"])
     with pytest.raises(BenchError, match=r"expected GPEN FullGenerator.*wrong shape"):
-        create_method("gpen-bfr-512", weights=tiny_gpen_state(1 / 8), arch=TINY["gpen-bfr-512"])
+        create_method("gpen-bfr-512", weights=tiny_gpen_state(1 / 8), config="tiny")
     with pytest.raises(BenchError, match=r"no 'params_ema' or 'params' entry.*GFPGANv1Clean"):
-        create_method("gfpgan-v1.3", weights=gpen_state, arch=TINY["gfpgan-v1.3"])
+        create_method("gfpgan-v1.3", weights=gpen_state, config="tiny")
     with pytest.raises(BenchError, match=r"need 'state_dict' and 'latent_avg'.*pSp checkpoint"):
-        create_method("psp-celebs-sr", weights=gpen_state, arch=TINY["psp-celebs-sr"])
+        create_method("psp-celebs-sr", weights=gpen_state, config="tiny")
     with pytest.raises(BenchError, match=r"no 'generator.encoder.\*' entries.*GLEAN"):
-        create_method("glean-ffhq-16x", weights={"state_dict": gpen_state}, arch=TINY["glean-ffhq-16x"])
+        create_method("glean-ffhq-16x", weights={"state_dict": gpen_state}, config="tiny")
     with pytest.raises(BenchError, match=r"no 'generator.input.input' key .*g_ema"):
-        create_method("gpen-bfr-512", weights={"g_ema": gpen_state}, arch=TINY["gpen-bfr-512"])
+        create_method("gpen-bfr-512", weights={"g_ema": gpen_state}, config="tiny")
     partial = {k: v for k, v in gpen_state.items() if not k.startswith("ecd3")}
     with pytest.raises(BenchError, match="missing key.*ecd3"):
-        create_method("gpen-bfr-512", weights=partial, arch=TINY["gpen-bfr-512"])
+        create_method("gpen-bfr-512", weights=partial, config="tiny")
 
 
 def test_truncated_or_missing_checkpoint_file(tmp_path):
     path = tmp_path / "GPEN-BFR-512.pth"
     torch.save(tiny_gpen_state(1 / 16), path)
-    assert create_method("gpen-bfr-512", weights=path, arch=TINY["gpen-bfr-512"]).spec.name == "gpen-bfr-512"
+    assert create_method("gpen-bfr-512", weights=path, config="tiny").spec.name == "gpen-bfr-512"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(BenchError, match=f"cannot read {path}"):
-        create_method("gpen-bfr-512", weights=path, arch=TINY["gpen-bfr-512"])
+        create_method("gpen-bfr-512", weights=path, config="tiny")
     with pytest.raises(BenchError, match="does not exist"):
-        create_method("gpen-bfr-512", weights=tmp_path / "absent.pth", arch=TINY["gpen-bfr-512"])
-    with pytest.raises(BenchError, match="bad architecture option"):
-        create_method("gpen-bfr-512", weights="random", arch={"sizes": 3})
+        create_method("gpen-bfr-512", weights=tmp_path / "absent.pth", config="tiny")
+
+
+
+def test_config_and_option_errors():
+    with pytest.raises(BenchError, match="bad architecture config"):
+        create_method("gpen-bfr-512", config={"sizes": 3}, random_init_seed=0)
+    with pytest.raises(BenchError, match="config must be 'official', 'tiny' or a dict"):
+        create_method("glean-ffhq-16x", config="huge", random_init_seed=0)
+    with pytest.raises(BenchError, match="either weights or random_init_seed"):
+        create_method("psp-celebs-sr", weights="x.pt", config="tiny", random_init_seed=0)
+    with pytest.raises(BenchError, match="only fit config='official'"):
+        create_method("gfpgan-v1.3", config="tiny")
+    with pytest.raises(BenchError, match="unknown option.*arch; known options: config, noise_generator"):
+        create_method("gfpgan-v1.3", arch={"size": 32})
+    custom = create_method("gpen-bfr-512", config=dict(GPEN_TINY, size=16), random_init_seed=0)
+    assert (custom.spec.in_size, custom.spec.out_size) == (16, 32)

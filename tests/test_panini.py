@@ -32,9 +32,11 @@ def test_official_golden_vectors(task, name, tmp_path):
     """Released-file layout -> public loader -> one full-size forward == the official code's output."""
     fx = fixture(task)
     fx.check_fills()
-    path = tmp_path / "panini.pth"
-    torch.save(fx.released_checkpoint(), path)
-    method = create_method(name, weights=path)
+    checkpoint = fx.released_checkpoint()
+    if task == "mfr":  # through a file once (torch.load weights_only=True), as a loaded dict for SR
+        torch.save(checkpoint, tmp_path / "panini.pth")
+        checkpoint = tmp_path / "panini.pth"
+    method = create_method(name, weights=checkpoint)
     lq = fx.input()
     with torch.no_grad():
         out = method.model.analyze(lq)
@@ -226,3 +228,19 @@ def test_paper_option_freezes_the_dre():
     model = build_panini("mfr", config=tiny_config("mfr", train_dre=False), random_init_seed=5).train()
     assert not any(p.requires_grad for p in model.dre.parameters())
     assert not model.dre.training and model.encoder.training
+
+
+def test_forward_benchmark_runs_on_a_tiny_config(capsys):
+    import importlib.util
+    import json
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("panini_forward", REPO / "benchmarks" / "panini_forward.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--config", "tiny", "--task", "sr", "--repeats", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    result = report["results"][0]
+    assert result["cpu_fp32"]["n"] == 1 and result["cpu_fp32"]["median_s"] > 0
+    assert result["cpu_fp32_channels_last"]["max_abs_dev_vs_default_layout"] < 1e-4

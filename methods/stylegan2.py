@@ -578,3 +578,26 @@ def mmgen_discriminator_to_ours(state: Mapping[str, Any],
         new = key.replace(".conv.weight_orig", ".weight").replace(".linear.weight_orig", ".weight")
         out[new] = value
     return out
+
+
+def load_mmgen_checkpoint(
+    module: StyleGAN2Generator | StyleGAN2Discriminator, source: Any, prefix: str | None = None
+) -> StyleGAN2Generator | StyleGAN2Discriminator:
+    """Load an MMGeneration StyleGAN2 checkpoint (e.g. `stylegan2-ffhq-1024`) into `module`, strictly.
+
+    `source`: file path or loaded dict whose `state_dict` holds `generator_ema.*`, `generator.*` and
+    `discriminator.*` entries. `prefix` defaults to `generator_ema.` for a generator (the EMA weights the
+    official configs use) and `discriminator.` for a discriminator.
+    """
+    from bench.methods.checkpoints import load_strict, read_checkpoint, take_prefix
+
+    is_generator = isinstance(module, StyleGAN2Generator)
+    prefix = prefix or ("generator_ema." if is_generator else "discriminator.")
+    what = "StyleGAN2 checkpoint" if isinstance(source, Mapping) else f"StyleGAN2 checkpoint {source}"
+    checkpoint = read_checkpoint(source, what)
+    state = take_prefix(checkpoint.get("state_dict", checkpoint), prefix)
+    if not state:
+        found = sorted({k.split(".")[0] + "." for k in checkpoint.get("state_dict", checkpoint)})
+        raise BenchError(f"{what}: no '{prefix}*' entries (prefixes present: {', '.join(found) or 'none'})")
+    remap = mmgen_generator_to_ours if is_generator else mmgen_discriminator_to_ours
+    return load_strict(module, remap(state), f"{what} [{prefix}*]")

@@ -63,7 +63,7 @@ def upfirdn2d(
     out = F.pad(out, [max(pad0, 0), max(pad1, 0), max(pad0, 0), max(pad1, 0)])
     if pad0 < 0 or pad1 < 0:
         out = out[:, :, max(-pad0, 0) : out.shape[2] - max(-pad1, 0), max(-pad0, 0) : out.shape[3] - max(-pad1, 0)]
-    weight = torch.flip(kernel, [0, 1]).to(out.dtype).expand(c, 1, *kernel.shape)
+    weight = torch.flip(kernel, [0, 1]).to(out.dtype).expand(c, 1, *kernel.shape).contiguous()
     out = F.conv2d(out, weight, groups=c)
     if down > 1:
         out = out[:, :, ::down, ::down]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from golden import Fixture
+
+from bench.errors import BenchError
 from bench.methods import create_method
 from bench.methods.dre import DegradationEncoder, moco_checkpoint_to_ours
 from bench.methods.panini import PaniniNet, official_config, parameter_counts, tiny_config
 from bench.methods.panini_official import build_panini, load_official_panini, official_panini_to_ours
 from conftest import shared_path
-from golden import Fixture
-
-from bench.errors import BenchError
 
 
 def fixture(task: str) -> Fixture:

@@ -6,6 +6,8 @@ import json
 
 import pytest
 import torch
+
+from bench.errors import BenchError
 from bench.methods.checkpoints import load_strict
 from bench.methods.stylegan2 import (
     StyleGAN2Discriminator,
@@ -18,8 +20,6 @@ from bench.methods.stylegan2 import (
     upfirdn2d,
 )
 from conftest import shared_path
-
-from bench.errors import BenchError
 
 TINY_CHANNELS = {4: 16, 8: 16, 16: 8, 32: 8}
 

@@ -148,6 +148,16 @@ def test_dissection_and_mask_bias_follow_the_equations(tiny_mfr):
         tiny_mfr(lq, mask_bias=torch.zeros(3))
 
 
+def test_dense_block_inference_path_equals_the_autograd_path():
+    from bench.methods.panini_encoder import ResidualDenseBlock
+
+    block = ResidualDenseBlock(4, 8)
+    x = torch.randn(2, 4, 16, 16)
+    with torch.no_grad():
+        fast = block(x)
+    assert torch.equal(fast, block(x))  # grad enabled: the concatenating path
+
+
 def test_channels_last_mode_matches_the_default_layout():
     model = build_panini("mfr", config="tiny", random_init_seed=6)
     lq = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(2)) * 2 - 1

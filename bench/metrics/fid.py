@@ -254,6 +254,7 @@ class InceptionDistances:
             "subset_size": int(kid_subset_size),
             "seed": int(kid_seed),
             "kernel": "(x.y/d + 1)^3",
+            "bootstrap_subsets": min(int(kid_subsets), 10),  # per resample; bounds the CI cost when N > subset_size
         }
         self.bootstrap = {
             "resamples": int(ci_resamples),
@@ -355,7 +356,7 @@ class InceptionDistances:
                         kid,
                         n,
                         self.protocol("kid"),
-                        ci=paired(lambda p, g: self._kid(p, g, boot_rng)),
+                        ci=paired(lambda p, g: self._kid(p, g, boot_rng, self.kid["bootstrap_subsets"])),
                         n_reference=len(gt),
                     )
                 )
@@ -375,8 +376,8 @@ class InceptionDistances:
             rows.append(result_row("fid", fid_vs_stats(np.arange(n)), n, self.protocol("fid"), ci=ci))
         return rows
 
-    def _kid(self, pred, gt, rng) -> float:
-        return kernel_distance(pred, gt, self.kid["subsets"], self.kid["subset_size"], rng)
+    def _kid(self, pred, gt, rng, subsets: int | None = None) -> float:
+        return kernel_distance(pred, gt, subsets or self.kid["subsets"], self.kid["subset_size"], rng)
 
     def per_image(self) -> list[dict]:
         return []

@@ -220,7 +220,7 @@ def evaluate_folders(
 
     cached_gt, cache_path = None, None
     if inception is not None and inception.reference == "gt" and use_cache:
-        key = _gt_cache_key(pairs, inception.protocol(inception.outputs[0]))
+        key = _gt_cache_key(pairs, inception.protocol_for(inception.outputs[0]))
         cache_path = (cache or cache_dir()) / "gt-features" / f"{key}.npz"
         cached_gt = _load_cached(cache_path, [p.id for p in pairs])
     gt_features = []

@@ -214,6 +214,8 @@ class InceptionDistances:
     State is the per-image features (8 KiB per image), so shards merge by concatenation exactly.
     """
 
+    higher_is_better = False
+
     def __init__(
         self,
         outputs=("fid", "kid"),
@@ -272,9 +274,15 @@ class InceptionDistances:
         }
         self.reset()
 
-    def protocol(self, metric: str) -> dict:
+    def protocol_for(self, metric: str) -> dict:
+        """The protocol of one output ('fid' or 'kid'), as stored in its result rows."""
         extra = {"kid": self.kid} if metric == "kid" else {}
         return {"metric": metric, **self._protocol_base, **extra, "bootstrap": self.bootstrap}
+
+    @property
+    def protocol(self) -> dict:
+        """The protocol of the whole object (all outputs), like the per-image metrics' `protocol`."""
+        return {"outputs": list(self.outputs), **{m: self.protocol_for(m) for m in self.outputs}}
 
     def reset(self) -> None:
         self._ids: list[str] = []
@@ -304,7 +312,7 @@ class InceptionDistances:
 
     def state_dict(self) -> dict:
         return {
-            "protocol_id": protocol_id(self.protocol(self.outputs[0])),
+            "protocol_id": protocol_id(self.protocol),
             "ids": list(self._ids),
             "pred": self._stack(self._pred),
             "gt": self._stack(self._gt),
@@ -312,7 +320,7 @@ class InceptionDistances:
 
     def merge(self, other) -> None:
         state = other.state_dict() if hasattr(other, "state_dict") else other
-        if state["protocol_id"] != protocol_id(self.protocol(self.outputs[0])):
+        if state["protocol_id"] != protocol_id(self.protocol):
             raise BenchError("fid/kid: cannot merge states of different protocols")
         self.add_features(state["pred"], state["gt"] if len(state["gt"]) else None, state["ids"])
 
@@ -342,7 +350,7 @@ class InceptionDistances:
                         "fid",
                         fid_from_features(pred, gt),
                         n,
-                        self.protocol("fid"),
+                        self.protocol_for("fid"),
                         ci=paired(fid_from_features),
                         n_reference=len(gt),
                     )
@@ -355,7 +363,7 @@ class InceptionDistances:
                         "kid",
                         kid,
                         n,
-                        self.protocol("kid"),
+                        self.protocol_for("kid"),
                         ci=paired(lambda p, g: self._kid(p, g, boot_rng, self.kid["bootstrap_subsets"])),
                         n_reference=len(gt),
                     )
@@ -373,7 +381,7 @@ class InceptionDistances:
                 level=self.bootstrap["level"],
                 seed=self.bootstrap["seed"],
             )
-            rows.append(result_row("fid", fid_vs_stats(np.arange(n)), n, self.protocol("fid"), ci=ci))
+            rows.append(result_row("fid", fid_vs_stats(np.arange(n)), n, self.protocol_for("fid"), ci=ci))
         return rows
 
     def _kid(self, pred, gt, rng, subsets: int | None = None) -> float:

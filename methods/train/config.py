@@ -74,9 +74,8 @@ class DataConfig:
 class MocoModelConfig:
     """The degradation encoder (DRE) and the MoCo wrapper, as `moco/builder.py` ran with defaults."""
 
-    channels: list[int] = field(default_factory=lambda: [64, 64, 128, 128, 256, 256])
+    widths: list[int] = field(default_factory=lambda: [64, 128, 256])  # DRE levels; projection dim = last
     input_size: int = 256  # LQ images are PIL-bilinear resized to this (transforms.Resize in main_moco.py)
-    dim: int = 256
     queue: int = 8192
     momentum: float = 0.999
     temperature: float = 0.07
@@ -111,17 +110,21 @@ class UdrlConfig:
 
 @dataclass(frozen=True)
 class PaniniModelConfig:
-    """Which network, its size options, and where its pretrained parts come from.
+    """Which network, its size, and where its pretrained parts come from.
 
-    Weight sources: "registry" (the weights registry), "random" (seeded random init, for tests) or a
-    file path. `options` go to the model constructor unchanged (e.g. a tiny output size).
+    `size` picks `official_config` or `tiny_config` of `bench.methods.panini`; `options` override its
+    fields (e.g. `{ out_size = 128, in_size = 64 }`). Weight sources: "registry" (the weights
+    registry), "random" (seeded random init, for tests and ablations) or a file path.
+    `dre` is the MoCo checkpoint (`bench train udrl` writes one); `dre_trainable = false` is the
+    paper's fixed DRE, true what the official code did.
     """
 
-    variant: Literal["mfr", "sr16", "catconv"] = "mfr"
+    task: Literal["mfr", "sr16"] = "mfr"
+    fusion: Literal["dafi", "catconv"] = "dafi"
+    size: Literal["official", "tiny"] = "official"
     options: dict[str, Any] = field(default_factory=dict)
     prior: str = "registry"
     discriminator: str = "registry"
-    discriminator_options: dict[str, Any] = field(default_factory=dict)
     dre: str = "registry"
     dre_trainable: bool = True
 
@@ -144,7 +147,7 @@ class AdamConfig:
 
 
 @dataclass(frozen=True)
-class PaniniConfig:
+class PaniniTrainConfig:
     """`bench train panini`: fine-tuning of Panini-Net (MFR, 16x SR or Cat-Conv)."""
 
     run: RunConfig = field(default_factory=RunConfig)
@@ -154,7 +157,7 @@ class PaniniConfig:
     optim: AdamConfig = field(default_factory=AdamConfig)
 
 
-TASKS = {"udrl": UdrlConfig, "panini": PaniniConfig}
+TASKS = {"udrl": UdrlConfig, "panini": PaniniTrainConfig}
 
 
 def _type_name(tp: Any) -> str:

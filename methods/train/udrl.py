@@ -31,7 +31,7 @@ from bench.methods.train.data import (
     validation_rng,
 )
 from bench.methods.train.loop import Trainer, seeded
-from bench.methods.train.models import DegradationEncoder
+from bench.methods.dre import DegradationEncoder
 
 
 def make_preset(data_cfg, where: str = "data"):
@@ -89,13 +89,14 @@ def _gather(x: torch.Tensor) -> torch.Tensor:
 class MoCo(nn.Module):
     """Query encoder, momentum key encoder and the queue of normalised keys (MoCo v1/v2 mechanics)."""
 
-    def __init__(self, channels, dim: int, queue: int, momentum: float, temperature: float,
+    def __init__(self, widths, queue: int, momentum: float, temperature: float,
                  generator: torch.Generator, shuffle_bn: bool = True, bn_splits: int = 1):
         super().__init__()
         self.momentum, self.temperature, self.shuffle_bn = momentum, temperature, shuffle_bn
         self.bn_splits = bn_splits
-        self.encoder_q = DegradationEncoder(channels, dim)
-        self.encoder_k = DegradationEncoder(channels, dim)
+        self.encoder_q = DegradationEncoder(widths, with_projection=True)
+        self.encoder_k = DegradationEncoder(widths, with_projection=True)
+        dim = self.encoder_q.dim
         self.encoder_k.load_state_dict(self.encoder_q.state_dict())
         self.encoder_k.requires_grad_(False)
         self.register_buffer("queue", F.normalize(torch.randn(dim, queue, generator=generator), dim=0))
@@ -104,7 +105,7 @@ class MoCo(nn.Module):
     def _encode(self, encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Normalised projections; BN statistics per group of `bn_splits` (a GPU's share in official runs)."""
         chunks = x.chunk(self.bn_splits) if self.bn_splits > 1 else (x,)
-        return F.normalize(torch.cat([encoder(c)[1] for c in chunks]).float(), dim=1)
+        return F.normalize(torch.cat([encoder.project(encoder(c)) for c in chunks]).float(), dim=1)
 
     @torch.no_grad()
     def _momentum_update(self) -> None:
@@ -161,8 +162,8 @@ class UdrlTrainer(Trainer):
     def __init__(self, config, env):
         super().__init__(config, env)
         m, run = config.model, config.run
-        if len(m.channels) != 6:
-            raise BenchError(f"model.channels must list 6 conv widths, got {len(m.channels)}")
+        if not m.widths or min(m.widths) < 1:
+            raise BenchError(f"model.widths must list positive DRE widths (official [64, 128, 256]), got {m.widths}")
         if run.batch_size % (env.world_size * m.bn_splits):
             raise BenchError(f"run.batch_size ({run.batch_size}) must be divisible by processes x model.bn_splits "
                              f"({env.world_size} x {m.bn_splits})")
@@ -170,7 +171,7 @@ class UdrlTrainer(Trainer):
             raise BenchError(f"model.queue ({m.queue}) must be a multiple of run.batch_size ({run.batch_size})")
         self.shuffle_generator = torch.Generator().manual_seed(run.seed + 1)
         with seeded(run.seed):
-            self.moco = MoCo(m.channels, m.dim, m.queue, m.momentum, m.temperature,
+            self.moco = MoCo(m.widths, m.queue, m.momentum, m.temperature,
                              torch.Generator().manual_seed(run.seed + 2), m.shuffle_bn, m.bn_splits).to(env.device)
         self.model = self.moco
         if env.enabled:
@@ -229,9 +230,19 @@ class UdrlTrainer(Trainer):
 
     def finish(self, out_dir: Path) -> dict[str, str]:
         path = Path(out_dir) / "dre.pth"
-        state = {f"module.{k}": v.detach().cpu() for k, v in self.moco.state_dict().items()}
-        ckpt.save_atomic({"arch": "panini-dre", "iteration": self.config.run.iterations, "state_dict": state}, path)
+        ckpt.save_atomic({"arch": "panini-dre", "iteration": self.config.run.iterations,
+                          "state_dict": moco_state_to_official(self.moco.state_dict())}, path)
         return {"dre": str(path)}
+
+
+def moco_state_to_official(state: dict) -> dict:
+    """Our MoCo keys -> the released file's (`module.queue`, `module.encoder_q.E.*` / `.mlp.*`, ...)."""
+    out = {}
+    for key, value in state.items():
+        for ours, theirs in ((".body.", ".E."), (".projection.", ".mlp.")):
+            key = key.replace(ours, theirs)
+        out[f"module.{key}"] = value.detach().cpu()
+    return out
 
 
 @torch.no_grad()
@@ -241,12 +252,12 @@ def degradation_retrieval(encoder: DegradationEncoder, items: list[dict], device
     encoder.eval()
     queries = torch.stack([it["query"] for it in items]).to(device)
     keys = torch.stack([it["key"] for it in items]).to(device)
-    fea_q, fea_k = encoder(queries)[0], encoder(keys)[0]
+    fea_q, fea_k = encoder(queries), encoder(keys)
     encoder.train(was_training)
     # InfoNCE with the other held-out keys as negatives, comparable across iterations (no queue);
     # projections with batch-statistics BN, as in training (on a copy: running stats stay untouched)
     train_copy = copy.deepcopy(encoder).train()
-    proj_q, proj_k = train_copy(queries)[1], train_copy(keys)[1]
+    proj_q, proj_k = train_copy.project(train_copy(queries)), train_copy.project(train_copy(keys))
     logits = F.normalize(proj_q.float(), dim=1) @ F.normalize(proj_k.float(), dim=1).T / temperature
     infonce = F.cross_entropy(logits, torch.arange(logits.shape[0], device=logits.device))
     # Euclidean distances of the pre-MLP features: small for same-degradation pairs (diagonal)

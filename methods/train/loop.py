@@ -20,13 +20,13 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import nn
-
-from bench.errors import BenchError
 from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.config import diff_keys, dump_toml, fingerprint, fingerprint_data, to_dict
 from bench.methods.train.data import ShardedBatchSampler, collate, worker_init
 from bench.methods.train.logs import MetricsLog, warn
+from torch import nn
+
+from bench.errors import BenchError
 
 
 @dataclass
@@ -262,7 +262,8 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
             iteration += 1
             bad = not all(math.isfinite(v) for v in metrics.values())
             if _any_rank(env, bad):
-                where = f"the last good checkpoint {last_good} is kept" if last_good else "no checkpoint was written yet"
+                where = (f"the last good checkpoint {last_good} is kept" if last_good
+                         else "no checkpoint was written yet")
                 raise BenchError(
                     f"non-finite loss at iteration {iteration} ({_fmt(metrics)}); training stopped and {where}; "
                     "lower the learning rate or switch off run.amp, then resume"

@@ -19,9 +19,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import nn
-
-from bench.errors import BenchError
+from bench.methods.dre import DegradationEncoder
 from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.data import (
     VALIDATION_SEED_OFFSET,
@@ -31,7 +29,9 @@ from bench.methods.train.data import (
     validation_rng,
 )
 from bench.methods.train.loop import Trainer, seeded
-from bench.methods.dre import DegradationEncoder
+from torch import nn
+
+from bench.errors import BenchError
 
 
 def make_preset(data_cfg, where: str = "data"):
@@ -246,7 +246,8 @@ def moco_state_to_official(state: dict) -> dict:
 
 
 @torch.no_grad()
-def degradation_retrieval(encoder: DegradationEncoder, items: list[dict], device, temperature: float) -> dict[str, float]:
+def degradation_retrieval(encoder: DegradationEncoder, items: list[dict], device,
+                          temperature: float) -> dict[str, float]:
     """Held-out pairs: InfoNCE (projections), and pre-MLP feature distances same- vs different-degradation."""
     was_training = encoder.training
     encoder.eval()

@@ -32,8 +32,12 @@ def run(args) -> int:
     summary = run_task(args.task, config, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
         artefacts = ", ".join(f"{k}: {v}" for k, v in summary.get("artefacts", {}).items())
-        print(f"bench train {args.task}: {summary['iterations']} iterations done in {config.run.out_dir}"
-              + (f"; {artefacts}" if artefacts else ""))
+        if summary["finished"]:
+            print(f"bench train {args.task}: {summary['iterations']} iterations done in {config.run.out_dir}"
+                  + (f"; {artefacts}" if artefacts else ""))
+        else:
+            print(f"bench train {args.task}: stopped at iteration {summary['iterations']} (run.stop_after); "
+                  "run the same command with --resume to continue")
         if summary["skipped_images"]:
             print(f"bench train {args.task}: skipped {len(summary['skipped_images'])} unreadable image(s); "
                   f"see {config.run.out_dir}/final.json")

@@ -49,6 +49,7 @@ class RunConfig:
     val_every: int = _runtime(5000)
     progress: bool = _runtime(True)
     tensorboard: bool = _runtime(True)
+    stop_after: int = _runtime(0)  # > 0: checkpoint and stop at this iteration (time-sliced jobs); resume later
 
 
 @dataclass(frozen=True)

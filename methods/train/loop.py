@@ -239,6 +239,9 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
         dataset, batch_sampler=sampler, num_workers=cfg.run.workers, collate_fn=collate,
         worker_init_fn=worker_init, pin_memory=env.device.type == "cuda",
         persistent_workers=False, prefetch_factor=2 if cfg.run.workers > 0 else None,
+        # spawn, not fork: a forked worker deadlocks in OpenCV/OpenMP when the parent already ran their
+        # thread pools (it does after validation, or in any process that degraded an image before)
+        multiprocessing_context="spawn" if cfg.run.workers > 0 else None,
     )
     skipped: set[str] = set()
     window: dict[str, list[float]] = {}
@@ -285,10 +288,13 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
                 if env.is_main:
                     log.write(iteration, trainer.validate(out_dir, iteration))
                 env.barrier()
-            if iteration % cfg.run.checkpoint_every == 0 or iteration == cfg.run.iterations:
+            stopping = iteration == cfg.run.stop_after
+            if iteration % cfg.run.checkpoint_every == 0 or iteration == cfg.run.iterations or stopping:
                 if env.is_main:
                     last_good = _save(trainer, ckpt_dir, iteration)
                 env.barrier()
+            if stopping:
+                break
     finally:
         bar.close()
         log.close()
@@ -300,7 +306,8 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
     summary = {"task": trainer.task, "iterations": iteration, "world_size": env.world_size,
                "skipped_images": sorted(skipped), "rank_digests": all_digests,
                "ranks_identical": all(d == all_digests[0] for d in all_digests)}
-    if env.is_main:
+    summary["finished"] = iteration >= cfg.run.iterations
+    if env.is_main and summary["finished"]:
         summary["artefacts"] = trainer.finish(out_dir)
         tmp = out_dir / "final.json.tmp"
         tmp.write_text(json.dumps(summary, indent=1))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,20 +11,20 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
-from PIL import Image
-
-from bench.errors import BenchError
 from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.config import (
-    TASKS,
     CONFIG_DIR,
+    TASKS,
     dump_toml,
     fingerprint,
     from_dict,
     load_config,
 )
 from bench.methods.train.loop import run_task
+from conftest import REPO
+from PIL import Image
+
+from bench.errors import BenchError
 
 torch.set_num_threads(1)
 
@@ -162,8 +161,8 @@ def test_corrupt_images_are_skipped_and_counted(tmp_path):
     good = (folder / "sub" / "000.png").read_bytes()
     (folder / "sub" / "005x.png").write_bytes(good[: len(good) // 3])  # truncated
     (folder / "sub" / "009x.png").write_text("not an image")
-    config = tiny("udrl", tmp_path / "run", f"data.source='{folder}'", "run.iterations=4", "run.val_every=0",
-                  "run.workers=2")
+    config = tiny("udrl", tmp_path / "run", f"data.source='{folder}'", "run.iterations=3", "run.val_every=0",
+                  "run.workers=1")
     summary = run_task("udrl", config)
     assert summary["finished"]
     skipped = " ".join(summary["skipped_images"])
@@ -178,11 +177,13 @@ def test_panini_30_steps_lower_l1_and_save_a_loadable_generator(tmp_path):
     from bench.methods.panini_official import load_official_panini
     from bench.methods.train.panini import panini_model_config
 
-    config = tiny("panini", tmp_path, "run.batch_size=1", "run.log_every=1", "data.val_count=1")
+    # L1 + GAN (the VGG term is exercised by the resume test; it would triple this test's time)
+    config = tiny("panini", tmp_path, "run.batch_size=1", "run.log_every=1", "data.val_count=1",
+                  "loss.perceptual=0.0")
     summary = run_task("panini", config)
     rows = [r for r in log_rows(tmp_path) if "l1" in r]
     l1 = [r["l1"] for r in rows]
-    assert len(l1) == 30 and all(r["perceptual"] > 0 and r["gan_g"] > 0 and r["d_real"] > 0 for r in rows)
+    assert len(l1) == 30 and all(r["gan_g"] > 0 and r["d_real"] > 0 for r in rows)
     assert np.mean(l1[-5:]) < 0.85 * np.mean(l1[:5])
     assert (tmp_path / "samples" / "iter_00000030.png").is_file()
     assert any("val/psnr" in r for r in log_rows(tmp_path))
@@ -192,33 +193,49 @@ def test_panini_30_steps_lower_l1_and_save_a_loadable_generator(tmp_path):
     assert all(torch.equal(v, final[k]) for k, v in model.state_dict().items())
 
 
+def _split_and_straight(root, task: str, total: int, *common: str) -> tuple[dict, dict]:
+    """The same run twice: `total` straight, and total/2 + --resume total/2 (with a DataLoader worker)."""
+    run_task(task, tiny(task, root / "straight", *common))
+    run_task(task, tiny(task, root / "split", *common, f"run.stop_after={total // 2}"))
+    run_task(task, tiny(task, root / "split", *common, "run.workers=1"), resume=True)
+    name = f"iter_{total:08d}.pt"
+    return ckpt.load(root / "straight" / "checkpoints" / name), ckpt.load(root / "split" / "checkpoints" / name)
+
+
+def test_udrl_train_10_plus_resume_10_equals_train_20_exactly(tmp_path):
+    common = ["run.iterations=20", "run.checkpoint_every=10", "run.log_every=1", "run.val_every=0"]
+    a, b = _split_and_straight(tmp_path, "udrl", 20, *common)
+    for key, value in a["modules"]["moco"].items():  # encoders, BN statistics, queue and its pointer
+        assert torch.equal(value, b["modules"]["moco"][key]), key
+    sa, sb = a["optimizers"]["encoder"]["state"], b["optimizers"]["encoder"]["state"]
+    assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
+    assert torch.equal(a["rng"]["generators"]["shuffle"], b["rng"]["generators"]["shuffle"])
+    losses = [[r["loss"] for r in log_rows(tmp_path / n) if "loss" in r] for n in ("straight", "split")]
+    assert len(losses[0]) == 20 and losses[0] == losses[1]
+
+
 @pytest.fixture(scope="module")
-def resumed_pair(tmp_path_factory):
-    """The same Panini run twice: 20 straight, and 10 + --resume 10 (with another worker count)."""
+def panini_resumed(tmp_path_factory):
+    """Panini (two optimisers, VGG and GAN losses on): 3 + resume 3 against 6 straight."""
     root = tmp_path_factory.mktemp("resume")
-    common = ["run.iterations=20", "run.checkpoint_every=10", "run.log_every=1", "run.val_every=0",
-              "loss.perceptual=0.0"]
-    run_task("panini", tiny("panini", root / "straight", *common))
-    run_task("panini", tiny("panini", root / "split", *common, "run.stop_after=10"))
-    run_task("panini", tiny("panini", root / "split", *common, "run.workers=1"), resume=True)
-    return root, common
+    common = ["run.iterations=6", "run.checkpoint_every=3", "run.log_every=1", "run.val_every=0"]
+    return root, common, _split_and_straight(root, "panini", 6, *common)
 
 
-def test_train_10_plus_resume_10_equals_train_20_exactly(resumed_pair):
-    root, _ = resumed_pair
-    a = ckpt.load(root / "straight" / "checkpoints" / "iter_00000020.pt")
-    b = ckpt.load(root / "split" / "checkpoints" / "iter_00000020.pt")
+def test_panini_resume_is_exact_for_both_networks_and_optimisers(panini_resumed):
+    root, _, (a, b) = panini_resumed
     for part in ("generator", "discriminator"):
         for key, value in a["modules"][part].items():
             assert torch.equal(value, b["modules"][part][key]), f"{part}.{key}"
         sa, sb = a["optimizers"][part]["state"], b["optimizers"][part]["state"]
-        assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
-    losses = [[r["loss"] for r in log_rows(root / name) if "loss" in r] for name in ("straight", "split")]
-    assert len(losses[0]) == 20 and losses[0] == losses[1]
+        assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
+    rows = [[r for r in log_rows(root / n) if "loss" in r] for n in ("straight", "split")]
+    assert rows[0] == rows[1] or [r["loss"] for r in rows[0]] == [r["loss"] for r in rows[1]]
+    assert all(r["perceptual"] > 0 and r["d_fake"] > 0 for r in rows[0])
 
 
-def test_resume_with_a_different_config_is_an_error(resumed_pair):
-    root, common = resumed_pair
+def test_resume_with_a_different_config_is_an_error(panini_resumed):
+    root, common, _ = panini_resumed
     changed = tiny("panini", root / "split", *common, "optim.lr=0.5")
     with pytest.raises(BenchError, match=r"different config \(changed: optim\.lr"):
         run_task("panini", changed, resume=True)
@@ -251,8 +268,6 @@ def test_perceptual_loss_uses_conv4_3_before_relu():
 # -- distributed -----------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("torchrun") is None and not (REPO / ".venv" / "bin" / "torchrun").exists(),
-                    reason="torchrun is not installed")
 def test_two_process_gloo_run_keeps_ranks_identical(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(textwrap.dedent(f"""
@@ -268,9 +283,9 @@ def test_two_process_gloo_run_keeps_ranks_identical(tmp_path):
                  base + ["run.out_dir='{tmp_path}/panini'", "run.iterations=3", "loss.perceptual=0.0"]))
         dist.destroy_process_group()
     """))
-    torchrun = shutil.which("torchrun", path=str(REPO / ".venv" / "bin")) or shutil.which("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", str(script)],
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    result = subprocess.run([*torchrun, str(script)],
                             capture_output=True, text=True, env=env, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     for task in ("udrl", "panini"):

@@ -298,6 +298,12 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
     finally:
         bar.close()
         log.close()
+    if env.enabled:
+        # BatchNorm running statistics are updated from each rank's own batch; DDP re-broadcasts rank 0's
+        # at every forward, so do the same once more before comparing ranks (checkpoints hold rank 0's)
+        for module in trainer.modules.values():
+            for buffer in module.buffers():
+                dist.broadcast(buffer.data, src=0)
     digests = [param_digest(m) for m in trainer.modules.values()]
     all_digests = [digests]
     if env.enabled:

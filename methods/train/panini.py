@@ -126,7 +126,9 @@ class PaniniTrainer(Trainer):
         with seeded(run.seed):
             self.G = PaniniNet(mc)
             self.D = StyleGAN2Discriminator(mc.out_size, channels=self.G.generator.channels)
-            self.perceptual = PerceptualLoss(load_vgg16_features(config.loss.vgg, seed=run.seed + 1))
+            # no VGG at all when its weight is 0 (tiny runs): it is the most expensive part of a tiny step
+            self.perceptual = (PerceptualLoss(load_vgg16_features(config.loss.vgg, seed=run.seed + 1))
+                               if config.loss.perceptual else None)
         if m.prior != "random" or m.discriminator != "random":
             prior = _weights_path(m.prior, "stylegan2-ffhq-1024", "model.prior") if m.prior != "random" else None
             disc = (_weights_path(m.discriminator, "stylegan2-ffhq-1024", "model.discriminator")
@@ -142,7 +144,8 @@ class PaniniTrainer(Trainer):
             load_moco_dre(self.G, _weights_path(m.dre, "moco-dre", "model.dre"))
         self.G.to(env.device)
         self.D.to(env.device)
-        self.perceptual.to(env.device)
+        if self.perceptual is not None:
+            self.perceptual.to(env.device)
         self.G_train, self.D_train = self.G, self.D
         if env.enabled:
             ids = [env.device] if env.device.type == "cuda" else None

@@ -20,9 +20,16 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _vgg16_features() -> nn.Sequential:
-    from torchvision.models import vgg16
+    """torchvision's vgg16 `features[:22]` (same indices and keys), without building the 120M-parameter
+    classifier we never use; convs initialised as torchvision does (kaiming normal, fan_out, zero bias)."""
+    from torchvision.models.vgg import cfgs, make_layers
 
-    return vgg16(weights=None).features[: CONV4_3 + 1]
+    features = make_layers(cfgs["D"], batch_norm=False)[: CONV4_3 + 1]
+    for module in features:
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    return features
 
 
 def load_vgg16_features(source: str, seed: int = 0) -> nn.Sequential:

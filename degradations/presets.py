@@ -25,6 +25,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
 from bench.degradations import ops
 
 TASKS = ("mfr", "sr16", "theta")

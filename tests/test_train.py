@@ -11,6 +11,9 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
+from bench.errors import BenchError
 from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.config import (
     CONFIG_DIR,
@@ -22,9 +25,6 @@ from bench.methods.train.config import (
 )
 from bench.methods.train.loop import run_task
 from conftest import REPO
-from PIL import Image
-
-from bench.errors import BenchError
 
 torch.set_num_threads(1)
 

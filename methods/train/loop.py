@@ -20,13 +20,13 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+
+from bench.errors import BenchError
 from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.config import diff_keys, dump_toml, fingerprint, fingerprint_data, to_dict
 from bench.methods.train.data import ShardedBatchSampler, collate, worker_init
 from bench.methods.train.logs import MetricsLog, warn
-from torch import nn
-
-from bench.errors import BenchError
 
 
 @dataclass

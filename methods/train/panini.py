@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from bench.errors import BenchError
 from bench.methods.train.data import (
     VALIDATION_SEED_OFFSET,
     ImageSource,
@@ -28,9 +31,6 @@ from bench.methods.train.data import (
 from bench.methods.train.loop import Trainer, seeded
 from bench.methods.train.perceptual import PerceptualLoss, load_vgg16_features
 from bench.methods.train.udrl import _resize, make_preset
-from torch import nn
-
-from bench.errors import BenchError
 
 
 def panini_model_config(model_cfg):

@@ -19,6 +19,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
+
+from bench.errors import BenchError
 from bench.methods.dre import DegradationEncoder
 from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.data import (
@@ -29,9 +32,6 @@ from bench.methods.train.data import (
     validation_rng,
 )
 from bench.methods.train.loop import Trainer, seeded
-from torch import nn
-
-from bench.errors import BenchError
 
 
 def make_preset(data_cfg, where: str = "data"):

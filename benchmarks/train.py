@@ -81,6 +81,14 @@ def cpu_tiny(steps: int, warmup: int) -> list[dict]:
     return rows
 
 
+def _cuda_step_rate(config, batch_size: int, steps: int, warmup: int, device: torch.device) -> dict:
+    trainer = _trainer("panini", config, device)
+    g = torch.Generator(device=device).manual_seed(0)
+    batch = {"lq": torch.rand(batch_size, 3, 512, 512, generator=g, device=device) * 2 - 1,
+             "gt": torch.rand(batch_size, 3, 1024, 1024, generator=g, device=device) * 2 - 1}
+    return time_steps(trainer, batch, steps, warmup, device)
+
+
 def cuda_full(steps: int, warmup: int, batches: list[int], dtypes: list[str]) -> list[dict]:
     device = torch.device("cuda")
     torch.backends.cudnn.benchmark = True
@@ -93,17 +101,12 @@ def cuda_full(steps: int, warmup: int, batches: list[int], dtypes: list[str]) ->
             config = load_config("panini", "train-panini-mfr-official", overrides)
             row = {"task": "panini", "config": "train-panini-mfr-official (random init)", "device": "cuda",
                    "gpu": torch.cuda.get_device_name(device), "batch": batch_size, "amp": amp}
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
             try:
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats(device)
-                trainer = _trainer("panini", config, device)
-                g = torch.Generator(device=device).manual_seed(0)
-                batch = {"lq": torch.rand(batch_size, 3, 512, 512, generator=g, device=device) * 2 - 1,
-                         "gt": torch.rand(batch_size, 3, 1024, 1024, generator=g, device=device) * 2 - 1}
-                row.update(time_steps(trainer, batch, steps, warmup, device))
+                row.update(_cuda_step_rate(config, batch_size, steps, warmup, device))
                 row["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-                del trainer, batch
-            except torch.cuda.OutOfMemoryError as exc:
+            except torch.cuda.OutOfMemoryError as exc:  # the trainer is freed with the failed frame
                 row["error"] = f"out of memory: {str(exc).splitlines()[0]}"
             rows.append(row)
     return rows

@@ -131,6 +131,13 @@ def test_saved_dre_loads_into_the_mfr_model(udrl_run):
     trained = ckpt.load(ckpt.list_checkpoints(out / "checkpoints")[-1])["modules"]["moco"]
     for name, value in model.dre.state_dict().items():
         assert torch.equal(value, trained[f"encoder_q.{name}"]), name
+    # and the Panini trainer takes it as model.dre
+    from bench.methods.train.loop import setup_distributed
+    from bench.methods.train.panini import PaniniTrainer
+
+    config = tiny("panini", out / "panini", "loss.perceptual=0.0", f"model.dre='{summary['artefacts']['dre']}'")
+    trainer = PaniniTrainer(config, setup_distributed("cpu"))
+    assert all(torch.equal(v, trained[f"encoder_q.{k}"]) for k, v in trainer.G.dre.state_dict().items())
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

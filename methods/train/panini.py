@@ -142,6 +142,9 @@ class PaniniTrainer(Trainer):
                     load_stylegan2_ffhq(None, self.D, disc)
         if hasattr(self.G, "dre") and m.dre != "random":
             load_moco_dre(self.G, _weights_path(m.dre, "moco-dre", "model.dre"))
+        elif not hasattr(self.G, "dre") and m.dre not in ("random", "registry"):
+            raise BenchError(f"model.dre = '{m.dre}', but a {m.task} / {m.fusion} Panini-Net has no DRE; "
+                             "set model.dre = 'random'")
         self.G.to(env.device)
         self.D.to(env.device)
         if self.perceptual is not None:

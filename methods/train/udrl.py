@@ -167,6 +167,8 @@ class UdrlTrainer(Trainer):
         if run.batch_size % (env.world_size * m.bn_splits):
             raise BenchError(f"run.batch_size ({run.batch_size}) must be divisible by processes x model.bn_splits "
                              f"({env.world_size} x {m.bn_splits})")
+        if config.data.flip:
+            raise BenchError("data.flip: UDRL uses no augmentation (as main_moco.py); set data.flip = false")
         if m.queue % run.batch_size:
             raise BenchError(f"model.queue ({m.queue}) must be a multiple of run.batch_size ({run.batch_size})")
         self.shuffle_generator = torch.Generator().manual_seed(run.seed + 1)

@@ -84,8 +84,8 @@ def cpu_tiny(steps: int, warmup: int) -> list[dict]:
 def _cuda_step_rate(config, batch_size: int, steps: int, warmup: int, device: torch.device) -> dict:
     trainer = _trainer("panini", config, device)
     g = torch.Generator(device=device).manual_seed(0)
-    batch = {"lq": torch.rand(batch_size, 3, 512, 512, generator=g, device=device) * 2 - 1,
-             "gt": torch.rand(batch_size, 3, 1024, 1024, generator=g, device=device) * 2 - 1}
+    batch = {"lq": torch.randint(0, 256, (batch_size, 3, 512, 512), generator=g, device=device, dtype=torch.uint8),
+             "gt": torch.randint(0, 256, (batch_size, 3, 1024, 1024), generator=g, device=device, dtype=torch.uint8)}
     return time_steps(trainer, batch, steps, warmup, device)
 
 

@@ -147,6 +147,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
 
     def poisoned(self, batch, iteration):
         if iteration == 6:  # the 7th step sees a NaN pixel, which propagates through the real model
+            batch["query"] = batch["query"].float()
             batch["query"][0, 0, 0, 0] = float("nan")
         return step(self, batch, iteration)
 

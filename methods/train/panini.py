@@ -24,6 +24,7 @@ from bench.methods.train.data import (
     VALIDATION_SEED_OFFSET,
     ImageSource,
     sample_rng,
+    to_model_input,
     to_tensor,
     to_uint8,
     validation_rng,
@@ -184,8 +185,8 @@ class PaniniTrainer(Trainer):
 
     def train_step(self, batch: dict, iteration: int) -> dict[str, float]:
         w = self.config.loss
-        lq = batch["lq"].to(self.env.device, non_blocking=True)
-        gt = batch["gt"].to(self.env.device, non_blocking=True)
+        lq = to_model_input(batch["lq"], self.env.device)
+        gt = to_model_input(batch["gt"], self.env.device)
         self.G_train.train()
         self.D_train.train()
         with self.autocast():
@@ -237,12 +238,12 @@ class PaniniTrainer(Trainer):
         psnrs, rows = [], []
         for item in items:
             with self.autocast():
-                out = self.G(item["lq"][None].to(self.env.device))[0].float()
-            pred, gt = to_uint8(out), to_uint8(item["gt"])
+                out = self.G(to_model_input(item["lq"][None], self.env.device))[0].float()
+            pred, gt = to_uint8(out), item["gt"].permute(1, 2, 0).numpy()
             mse = np.mean((pred.astype(np.float64) - gt.astype(np.float64)) ** 2)
             psnrs.append(100.0 if mse == 0 else 10 * math.log10(255.0**2 / mse))
             if len(rows) < 4:
-                lq = to_uint8(item["lq"])
+                lq = item["lq"].permute(1, 2, 0).numpy()
                 lq = np.repeat(np.repeat(lq, gt.shape[0] // lq.shape[0], 0), gt.shape[1] // lq.shape[1], 1)
                 rows.append(np.concatenate([lq, pred, gt], 1))
         self.G.train()

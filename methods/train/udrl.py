@@ -28,6 +28,7 @@ from bench.methods.train.data import (
     VALIDATION_SEED_OFFSET,
     ImageSource,
     sample_rng,
+    to_model_input,
     to_tensor,
     validation_rng,
 )
@@ -202,8 +203,8 @@ class UdrlTrainer(Trainer):
 
     def train_step(self, batch: dict, iteration: int) -> dict[str, float]:
         self.model.train()
-        query = batch["query"].to(self.env.device, non_blocking=True)
-        key = batch["key"].to(self.env.device, non_blocking=True)
+        query = to_model_input(batch["query"], self.env.device)
+        key = to_model_input(batch["key"], self.env.device)
         with self.autocast():
             logits = self.model(query, key, self.shuffle_generator)
         labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
@@ -253,8 +254,8 @@ def degradation_retrieval(encoder: DegradationEncoder, items: list[dict], device
     """Held-out pairs: InfoNCE (projections), and pre-MLP feature distances same- vs different-degradation."""
     was_training = encoder.training
     encoder.eval()
-    queries = torch.stack([it["query"] for it in items]).to(device)
-    keys = torch.stack([it["key"] for it in items]).to(device)
+    queries = to_model_input(torch.stack([it["query"] for it in items]), device)
+    keys = to_model_input(torch.stack([it["key"] for it in items]), device)
     fea_q, fea_k = encoder(queries), encoder(keys)
     encoder.train(was_training)
     # InfoNCE with the other held-out keys as negatives, comparable across iterations (no queue);

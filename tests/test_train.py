@@ -300,3 +300,22 @@ def test_two_process_gloo_run_keeps_ranks_identical(tmp_path):
         final = json.loads((tmp_path / task / "final.json").read_text())
         assert final["world_size"] == 2 and final["finished"]
         assert final["ranks_identical"], final["rank_digests"]
+
+
+def test_missing_or_wrong_pretrained_inputs_are_clear_errors(tmp_path):
+    from bench.methods.train.loop import setup_distributed
+    from bench.methods.train.panini import PaniniTrainer
+
+    env = setup_distributed("cpu")
+    missing = tmp_path / "nope.pth"
+    with pytest.raises(BenchError, match="nope.pth"):
+        PaniniTrainer(tiny("panini", tmp_path, "loss.perceptual=0.0", f"model.prior='{missing}'"), env)
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"state_dict": {"generator_ema.something": torch.zeros(1)}}, wrong)
+    with pytest.raises(BenchError, match=r"wrong\.pth.*(missing|unexpected)"):
+        PaniniTrainer(tiny("panini", tmp_path, "loss.perceptual=0.0", f"model.prior='{wrong}'"), env)
+    with pytest.raises(BenchError, match=r"VGG16 weights .*wrong\.pth"):
+        PaniniTrainer(tiny("panini", tmp_path, f"loss.vgg='{wrong}'"), env)
+    with pytest.raises(BenchError, match="has no DRE"):
+        PaniniTrainer(tiny("panini", tmp_path, "loss.perceptual=0.0", "model.task='sr16'", "model.fusion='catconv'",
+                           "data.lq_size=64", "data.degradation='sr16'", f"model.dre='{wrong}'"), env)

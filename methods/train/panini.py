@@ -68,22 +68,6 @@ def _weights_path(source: str, registry_name: str, key: str) -> str:
     return str(resolve(registry_name))
 
 
-def load_stylegan2_ffhq(generator: nn.Module | None, discriminator: nn.Module | None, source: str) -> None:
-    """The MMGeneration StyleGAN2 FFHQ checkpoint: `generator_ema.*` -> prior, `discriminator.*` -> D."""
-    from bench.methods.checkpoints import load_strict, read_checkpoint, take_prefix
-    from bench.methods.stylegan2 import mmgen_discriminator_to_ours, mmgen_generator_to_ours
-
-    what = f"StyleGAN2 FFHQ checkpoint {source}"
-    checkpoint = read_checkpoint(source, what)
-    state = checkpoint.get("state_dict", checkpoint)
-    if generator is not None:
-        prefix = "generator_ema." if any(k.startswith("generator_ema.") for k in state) else "generator."
-        load_strict(generator, mmgen_generator_to_ours(take_prefix(state, prefix)), f"{what} ({prefix}*)")
-    if discriminator is not None:
-        load_strict(discriminator, mmgen_discriminator_to_ours(take_prefix(state, "discriminator.")),
-                    f"{what} (discriminator.*)")
-
-
 class PaniniPairs(torch.utils.data.Dataset):
     """Item (epoch, i): (LQ, GT) of face i, flipped with p = 0.5, degraded with fresh parameters."""
 
@@ -117,7 +101,7 @@ class PaniniTrainer(Trainer):
         super().__init__(config, env)
         from bench.methods.panini import PaniniNet
         from bench.methods.panini_official import load_moco_dre
-        from bench.methods.stylegan2 import StyleGAN2Discriminator
+        from bench.methods.stylegan2 import StyleGAN2Discriminator, load_mmgen_checkpoint
 
         m, d, run = config.model, config.data, config.run
         self.model_config = mc = panini_model_config(m)
@@ -130,17 +114,11 @@ class PaniniTrainer(Trainer):
             # no VGG at all when its weight is 0 (tiny runs): it is the most expensive part of a tiny step
             self.perceptual = (PerceptualLoss(load_vgg16_features(config.loss.vgg, seed=run.seed + 1))
                                if config.loss.perceptual else None)
-        if m.prior != "random" or m.discriminator != "random":
-            prior = _weights_path(m.prior, "stylegan2-ffhq-1024", "model.prior") if m.prior != "random" else None
-            disc = (_weights_path(m.discriminator, "stylegan2-ffhq-1024", "model.discriminator")
-                    if m.discriminator != "random" else None)
-            if prior is not None and prior == disc:
-                load_stylegan2_ffhq(self.G.generator, self.D, prior)
-            else:
-                if prior is not None:
-                    load_stylegan2_ffhq(self.G.generator, None, prior)
-                if disc is not None:
-                    load_stylegan2_ffhq(None, self.D, disc)
+        # the StyleGAN2 FFHQ checkpoint (MMGeneration layout): generator_ema.* -> prior, discriminator.* -> D
+        if m.prior != "random":
+            load_mmgen_checkpoint(self.G.generator, _weights_path(m.prior, "stylegan2-ffhq-1024", "model.prior"))
+        if m.discriminator != "random":
+            load_mmgen_checkpoint(self.D, _weights_path(m.discriminator, "stylegan2-ffhq-1024", "model.discriminator"))
         if hasattr(self.G, "dre") and m.dre != "random":
             load_moco_dre(self.G, _weights_path(m.dre, "moco-dre", "model.dre"))
         elif not hasattr(self.G, "dre") and m.dre not in ("random", "registry"):

@@ -42,6 +42,8 @@ def time_steps(trainer, batch: dict, steps: int, warmup: int, device: torch.devi
     for i in range(warmup):
         trainer.train_step({k: v.clone() for k, v in batch.items()}, i)
     _sync(device)
+    if device.type == "cuda":  # peak of the steady state, not of cudnn.benchmark's autotuning in the warm-up
+        torch.cuda.reset_peak_memory_stats(device)
     times = []
     for i in range(steps):
         b = {k: v.clone() for k, v in batch.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import BenchError
@@ -57,12 +58,19 @@ class Method:
     `restore(lq)` takes float32 RGB in [0, 1], shape (N, 3, in_size, in_size), and returns float32
     RGB in [0, 1] at the output size. `model` is the `nn.Module` working on the native input.
     Subclasses override `to_native` / `from_native` when their convention differs from [-1, 1].
+    `protocol` records every choice that changes the numbers (noise mode, resize policy, ...): the
+    runner stores it next to the results. Methods whose results only exist as files (`folder`,
+    `command`) set `works_on_folders` and implement `restore_folder`.
     """
 
-    def __init__(self, spec: MethodSpec, model: torch.nn.Module, device: str | torch.device = "cpu"):
+    works_on_folders = False
+
+    def __init__(self, spec: MethodSpec, model: torch.nn.Module, device: str | torch.device = "cpu",
+                 protocol: dict | None = None):
         self.spec = spec
         self.device = device
         self.model = model.to(device).eval()
+        self.protocol = dict(protocol or {})
 
     def to_native(self, lq: torch.Tensor) -> torch.Tensor:
         return lq * 2 - 1
@@ -93,6 +101,22 @@ class Method:
             out = self.model(self.to_native(lq.to(self.device, torch.float32)))
             return self.from_native(out).clamp_(0, 1).float()
 
+    def restore_folder(self, lq_dir, out_dir, ids=None, batch_size: int = 1) -> list[str]:
+        """Restore `lq_dir/<id>.png` into `out_dir/<id>.png` (8-bit RGB); existing outputs are kept.
+
+        Returns the ids written or found. Writes are atomic, so an interrupted call resumes.
+        """
+        from bench.methods.imageio import list_ids, read_batch, write_png
+
+        ids = list_ids(lq_dir) if ids is None else list(ids)
+        todo = [i for i in ids if not (Path(out_dir) / f"{i}.png").exists()]
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            out = self.restore(read_batch(lq_dir, chunk))
+            for image_id, image in zip(chunk, out, strict=False):
+                write_png(Path(out_dir) / f"{image_id}.png", image)
+        return ids
+
 
 def _entry_points():
     from importlib.metadata import entry_points
@@ -116,19 +140,33 @@ def _load_plugins() -> tuple[list[MethodEntry], list[BrokenPlugin]]:
 
 
 def list_methods(include_broken: bool = False) -> Any:
-    """All registered entries (built-in first). With include_broken, also the plugins that failed."""
+    """All registered entries (built-in first). With include_broken, also the plugins that failed.
+
+    A plugin entry whose name is already taken is not registered; it is reported as broken.
+    """
     from bench.methods.builtin import ENTRIES
 
     plugins, broken = _load_plugins()
-    entries = list(ENTRIES) + plugins
+    entries = list(ENTRIES)
+    taken = {entry.spec.name for entry in entries}
+    for entry in plugins:
+        if entry.spec.name in taken:
+            reason = "a method with this name is already registered"
+            broken.append(BrokenPlugin(entry.spec.name, entry.factory, reason))
+            continue
+        taken.add(entry.spec.name)
+        entries.append(entry)
     return (entries, broken) if include_broken else entries
 
 
 def get_entry(name: str) -> MethodEntry:
-    entries = list_methods()
+    entries, broken = list_methods(include_broken=True)
     for entry in entries:
         if entry.spec.name == name:
             return entry
+    for plugin in broken:
+        if plugin.name == name:
+            raise BenchError(f"method plugin '{name}' ({plugin.value}) failed to load: {plugin.error}")
     known = ", ".join(sorted(e.spec.name for e in entries)) or "none"
     raise BenchError(f"unknown method '{name}'; registered methods: {known} (see `bench methods`)")
 
@@ -137,5 +175,12 @@ def create_method(name: str, weights: Any = None, device: str = "cpu", **options
     """Build method `name`; `weights` is None (registry cache), a checkpoint path, or a loaded dict."""
     entry = get_entry(name)
     module_name, _, attr = entry.factory.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr)
-    return factory(entry.spec, weights=weights, device=device, **options)
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise BenchError(f"method '{name}': cannot import its factory '{entry.factory}': {exc}") from exc
+    method = factory(entry.spec, weights=weights, device=device, **options)
+    if not isinstance(method, Method):
+        kind = type(method).__name__
+        raise BenchError(f"method '{name}': factory '{entry.factory}' returned {kind}, not a Method")
+    return method

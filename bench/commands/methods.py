@@ -1,0 +1,80 @@
+"""`bench methods`: every registered method (built-in and plugins) with task, sizes, weights, licence."""
+
+from __future__ import annotations
+
+import json
+
+HELP = "list registered methods (built-in and plugins): task, input/output size, weights file, licence"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def _weights_file(name: str) -> str:
+    """The cache path the weights registry expects for `name`, or the bare name if it cannot say."""
+    try:
+        from bench import weights
+    except ImportError:
+        return name
+    locate = getattr(weights, "path", None)
+    if not callable(locate):
+        return name
+    try:
+        return str(locate(name))
+    except Exception:  # the listing must never fail because one artefact is unknown
+        return name
+
+
+def _size(value) -> str:
+    return "any" if value is None else str(value)
+
+
+def _rows(entries) -> list[dict]:
+    return [
+        {
+            "name": e.spec.name,
+            "task": e.spec.task,
+            "in_size": e.spec.in_size,
+            "out_size": e.spec.out_size,
+            "weights": [_weights_file(w) for w in e.spec.weights],
+            "licence": e.spec.licence,
+            "native_input": e.spec.native_input,
+            "description": e.spec.description,
+            "factory": e.factory,
+        }
+        for e in entries
+    ]
+
+
+def run(args) -> int:
+    from bench.methods.registry import list_methods
+
+    entries, broken = list_methods(include_broken=True)
+    rows = _rows(entries)
+    broken_rows = [{"name": b.name, "entry_point": b.value, "error": b.error} for b in broken]
+    if args.json:
+        print(json.dumps({"methods": rows, "broken_plugins": broken_rows}, indent=2))
+        return 0
+    header = ("name", "task", "in", "out", "weights", "licence")
+    table = [
+        (
+            r["name"],
+            r["task"],
+            _size(r["in_size"]),
+            _size(r["out_size"]),
+            ", ".join(r["weights"]) or "-",
+            r["licence"],
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(len(header) - 1)]
+    for row in [header, *table]:
+        print(
+            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[-1]
+        )
+    for b in broken_rows:
+        print(f"BROKEN plugin {b['name']} ({b['entry_point']}): {b['error']}")
+    return 0

@@ -1,0 +1,71 @@
+"""GPEN-BFR-512 (`FullGenerator`): a strided FIR encoder whose features are the StyleGAN2 "noise".
+
+Each encoder feature map is concatenated (times a learnt strength) to the activations of both
+styled convs of its resolution, the shared StyleGAN2's `noise_mode="concat"`. The 4x4 features go
+through a linear layer and the mapping MLP to one W for all layers; GPEN is the only baseline that
+uses the mapping network. Deterministic: nothing random at inference.
+"""
+
+from __future__ import annotations
+
+import torch
+from bench.methods.baselines import BaselineMethod, apply_output_policy, build
+from bench.methods.checkpoints import take_prefix
+from bench.methods.stylegan2 import ConvLayer, EqualLinear, StyleGAN2Generator, rosinality_to_ours
+from torch import nn
+
+from bench.errors import BenchError
+
+LAYOUT = "GPEN FullGenerator file: plain state dict {generator.*, ecd0.*, ..., final_linear.0.*}"
+
+
+class GPEN(nn.Module):
+    """forward(x in [-1, 1], size x size) -> RGB (N, 3, size, size), unclamped."""
+
+    def __init__(self, size: int = 512, style_dim: int = 512, n_mlp: int = 8, channel_multiplier: int = 2,
+                 narrow: float = 1.0):
+        super().__init__()
+        self.generator = StyleGAN2Generator(size, style_dim, n_mlp, channel_multiplier, narrow=narrow,
+                                            noise_mode="concat", noise_buffers=False)
+        ch = self.generator.channels
+        log_size = self.generator.log_size
+        self.num_encoders = log_size - 1
+        self.ecd0 = nn.Sequential(ConvLayer(3, ch[size], 1))
+        for k in range(1, self.num_encoders):
+            res = 2 ** (log_size - k + 1)
+            setattr(self, f"ecd{k}", nn.Sequential(ConvLayer(ch[res], ch[res // 2], 3, downsample=True)))
+        self.final_linear = nn.Sequential(EqualLinear(ch[4] * 16, style_dim, activate=True))
+
+    def forward(self, x: torch.Tensor, return_intermediates: bool = False):
+        features = []
+        for k in range(self.num_encoders):
+            x = getattr(self, f"ecd{k}")(x)
+            features.append(x)
+        code = self.final_linear(x.flatten(1))
+        w = self.generator.mapping(code)
+        # conv1 takes the 4x4 features, both convs of a stage take the features of its resolution
+        noise = [f for f in reversed(features) for _ in range(2)][1:]
+        image = self.generator(w, noise=noise)
+        return (image, {"code": code, "w": w}) if return_intermediates else image
+
+
+def convert_gpen(checkpoint: dict) -> dict:
+    """Official GPEN state dict (plain, rosinality names) -> ours: only the FIR kernel buffers go."""
+    if "generator.input.input" not in checkpoint:
+        found = ", ".join(list(map(str, checkpoint))[:5])
+        hint = " (a training checkpoint: pass checkpoint['g_ema'])" if "g_ema" in checkpoint else ""
+        raise BenchError(f"GPEN weights: no 'generator.input.input' key (found {found}){hint}; expected {LAYOUT}")
+    generator = rosinality_to_ours(take_prefix(checkpoint, "generator."))
+    rest = rosinality_to_ours({k: v for k, v in checkpoint.items() if not k.startswith("generator.")})
+    return {f"generator.{k}": v for k, v in generator.items()} | rest
+
+
+def create_gpen(spec, weights=None, device="cpu", output_policy: str = "bicubic", arch: dict | None = None,
+                seed: int = 0):
+    """GPEN-BFR-512; `output_policy` brings its 512 output to the 1024 MFR ground truth."""
+    model = build(spec, GPEN, convert_gpen, LAYOUT, weights, arch, seed)
+    native = model.generator.size
+    spec, out_resize, protocol = apply_output_policy(spec, output_policy, native)
+    protocol["noise"] = "none (encoder features)"
+    protocol["input"] = f"RGB [-1, 1], {native}x{native}"
+    return BaselineMethod(spec, model, device, protocol, out_resize=out_resize)

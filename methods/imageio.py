@@ -1,0 +1,70 @@
+"""PNG in, PNG out for methods that work on folders: float32 NCHW RGB in [0, 1] in memory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.errors import BenchError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def list_ids(folder) -> list[str]:
+    """Sorted file stems of the images in `folder`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BenchError(f"{folder}: not a folder of images")
+    return sorted(p.stem for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def find_image(folder, image_id: str) -> Path:
+    """The image file of `image_id` in `folder`, whatever its suffix; a BenchError if absent."""
+    folder = Path(folder)
+    for suffix in IMAGE_SUFFIXES:
+        path = folder / f"{image_id}{suffix}"
+        if path.exists():
+            return path
+    raise BenchError(f"{folder}: no image named '{image_id}' (looked for {', '.join(IMAGE_SUFFIXES)})")
+
+
+def read_image(path) -> torch.Tensor:
+    """(3, H, W) float32 RGB in [0, 1]."""
+    try:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{path}: cannot read the image ({exc})") from exc
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255)
+
+
+def read_batch(folder, ids) -> torch.Tensor:
+    images = [read_image(find_image(folder, i)) for i in ids]
+    sizes = {tuple(im.shape) for im in images}
+    if len(sizes) > 1:
+        raise BenchError(f"{folder}: images of one batch differ in size: {sorted(sizes)}")
+    return torch.stack(images)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) in [0, 1] -> (H, W, 3) uint8, rounded to nearest."""
+    return image.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def write_png(path, image: torch.Tensor) -> None:
+    """Atomic PNG write (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            Image.fromarray(to_uint8(image)).save(handle, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

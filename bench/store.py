@@ -16,12 +16,12 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
+from bench import io as _io
 from bench.errors import BenchError
 
 RUN_FILE = "run.json"
@@ -32,18 +32,9 @@ PACKAGES = ("panini-bench", "torch", "torchvision", "numpy", "scipy", "opencv-py
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write through a temporary file and a rename (bench.io), creating the parent folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _io.atomic_write_bytes(path, data)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

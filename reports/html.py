@@ -28,7 +28,7 @@ def _environment():
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = tables.fmt
     env.filters["metric_label"] = tables.metric_label
     return env
@@ -138,8 +138,9 @@ def _distributions(run: _Run) -> list[dict]:
 
 def _theta(run: _Run, expected) -> dict | None:
     published = {}
+    theta_tables = {r.get("table") for r in run.results if r["metric"] == "theta"} | {run.table}
     for entry in expected:
-        if entry.metric == "theta" and entry.table == run.table:
+        if entry.metric == "theta" and entry.table in theta_tables:
             number = plots.condition_number(entry.condition)
             if number is not None:
                 published[number] = entry.value
@@ -170,14 +171,16 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     expected, expected_problem = run.expected()
     crops = run.config.get("report", {}).get("crops") or DEFAULT_CROPS
     title = run.config.get("experiment", {}).get("title") or run.info.get("experiment", "run")
-    paper_tables = tables.build_tables([r for r in run.results if r["metric"] != "theta"], expected, run.table) \
-        if run.results or expected else []
+    scored = [r for r in run.results if r["metric"] != "theta"]
+    other = {e.metric for e in expected} - {"theta"}
+    paper_tables = tables.build_tables(scored, expected, run.table, other) if scored or expected else []
     paper_tables = [t for t in paper_tables if t.rows]
     exports = tables.exports(paper_tables, title)
     atomic_write_text(out.with_name("tables.md"), exports["md"])
     atomic_write_text(out.with_name("tables.tex"), exports["tex"])
     theta = _theta(run, expected)
-    theta_tables = tables.build_tables([r for r in run.results if r["metric"] == "theta"], expected, run.table)
+    theta_rows = [r for r in run.results if r["metric"] == "theta"]
+    theta_tables = tables.build_tables(theta_rows, expected, run.table, {"theta"}) if theta_rows else []
     context = {
         "title": title,
         "description": run.config.get("experiment", {}).get("description", ""),

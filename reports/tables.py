@@ -116,9 +116,12 @@ class PaperTable:
         return pd.DataFrame(data, index=pd.Index(index, name="method"), columns=columns)
 
 
-def build_tables(results: list[dict], expected: list[Expected], table: str) -> list[PaperTable]:
-    """One table per test set of the run (plus entries published but not reproduced)."""
-    published = {e.key: e for e in expected if e.table == table}
+def build_tables(results: list[dict], expected: list[Expected], table: str, metrics=None) -> list[PaperTable]:
+    """One table per test set of the run (plus entries published but not reproduced).
+
+    `metrics`: if given, only published entries of these metrics are shown.
+    """
+    published = {e.key: e for e in expected if e.table == table and (metrics is None or e.metric in metrics)}
     tables: dict[str, PaperTable] = {}
     for row in results:
         name = row.get("testset", "")
@@ -153,8 +156,16 @@ def build_tables(results: list[dict], expected: list[Expected], table: str) -> l
             target.higher_is_better.setdefault(metric, {"higher": True, "lower": False}.get(entry.direction))
             target.cells[(method, condition, metric)] = Cell(metric, None, expected=entry, status="missing")
     for t in tables.values():
+        t.metrics.sort(key=_order)
         _mark_best(t)
     return list(tables.values())
+
+
+METRIC_ORDER = ("psnr", "ssim", "fid", "kid", "lpips", "theta", "params_M")
+
+
+def _order(metric: str) -> int:
+    return METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER)
 
 
 def _mark_best(t: PaperTable) -> None:

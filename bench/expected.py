@@ -19,9 +19,10 @@ File format (TOML), one `[[values]]` per (table, method, metric, condition):
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import tomllib
 
 from bench.errors import BenchError
 from bench.store import as_float, to_toml

@@ -15,10 +15,11 @@ import hashlib
 import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from bench.errors import BenchError
 
@@ -27,6 +28,7 @@ EXPECTED_DIR = CONFIG_DIR / "expected"
 
 TASKS = ("mfr", "sr16", "theta")
 ANALYSES = ("theta", "dissection", "params")
+RESIZE = ("", "area", "bilinear", "bicubic")  # torch interpolate modes; bilinear/bicubic antialiased
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,15 @@ SECTION_TESTSET = {
 SECTION_METHOD = {
     "name": Field(str, required=True, doc="row label in tables (matches the expected-values file)"),
     "method": Field(str, required=True, doc="registry name, see `bench methods`"),
-    "weights": Field(str, "", doc="checkpoint path; empty = the weights registry's cache"),
+    "weights": Field(str, "", doc="checkpoint path ($VARS expanded); empty = the weights registry's cache"),
     "options": Field(dict, {}, doc="keyword options for create_method"),
     "testsets": Field(list, [], item=str, doc="test-set names; empty = all"),
     "analysis": Field(list, [], item=str, doc=f"extra analyses: {', '.join(ANALYSES)}"),
     "restore": Field(bool, True, doc="write restored images and score them"),
     "optional": Field(bool, False, doc="missing weights -> 'weights not found' note, not a failure"),
     "note": Field(str, "", doc="shown next to the method in the report (e.g. 'random but seeded')"),
+    "resize_input": Field(str, "", choices=RESIZE, doc="resize LQ to the method's input size ('' = must match)"),
+    "resize_output": Field(str, "", choices=RESIZE, doc="resize outputs to the GT size ('' = must match)"),
 }
 
 SECTION_REPORT = {

@@ -31,8 +31,17 @@ import torch
 from bench.distributed import Dist
 from bench.errors import BenchError
 from bench.experiment import Experiment
-from bench.store import (PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, atomic_write_bytes, provenance, read_json,
-                         slug, write_json, write_jsonl)
+from bench.store import (
+    PER_IMAGE_FILE,
+    RESULTS_FILE,
+    RUN_FILE,
+    atomic_write_bytes,
+    provenance,
+    read_json,
+    slug,
+    write_json,
+    write_jsonl,
+)
 
 FORMAT = 1
 ANALYSIS_FILE = "analysis.jsonl"
@@ -73,12 +82,24 @@ def batches(items: list, size: int):
         yield items[start:start + size]
 
 
+def resize(batch: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """`batch` at `size` with torch's `mode` (antialiased when shrinking); unchanged if sizes match or mode ''."""
+    if not mode or tuple(batch.shape[-2:]) == tuple(size):
+        return batch
+    import torch.nn.functional as F
+
+    if mode == "area":
+        return F.interpolate(batch, size=size, mode="area").clamp_(0, 1)
+    shrink = size[0] < batch.shape[-2]
+    return F.interpolate(batch, size=size, mode=mode, align_corners=False, antialias=shrink).clamp_(0, 1)
+
+
 def hash_json(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def weights_hash(method, weights: str) -> str:
-    """sha256 over the loaded parameters and buffers (whatever the weights came from) + the source file's."""
+def weights_hash(method) -> str:
+    """sha256 over the loaded parameters and buffers (whatever file or seed they came from) and the protocol."""
     digest = hashlib.sha256()
     model = getattr(method, "model", None)
     if isinstance(model, torch.nn.Module):
@@ -86,11 +107,6 @@ def weights_hash(method, weights: str) -> str:
             digest.update(key.encode())
             digest.update(str(tuple(tensor.shape)).encode())
             digest.update(tensor.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    path = Path(weights) if weights and weights != "random" else None
-    if path is not None and path.is_file():
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(chunk)
     digest.update(json.dumps(getattr(method, "protocol", {}), sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
@@ -229,7 +245,7 @@ class Runner:
         from bench.methods import create_method
 
         weights: Any = spec["weights"] or None
-        if weights and weights != "random":
+        if weights:
             weights = str(self.exp.path(weights, f"methods.{spec['name']}.weights"))
         return create_method(spec["method"], weights=weights, device=self.device, **spec["options"])
 
@@ -251,10 +267,10 @@ class Runner:
             return folder
         gt_size = None
         for chunk in self._bar(list(batches(todo, self.batch_size)), f"{spec['name']} on {ts.name}"):
-            lq = load_batch([ts.lq(i) for i in chunk]).float().div_(255)
-            out = method.restore(lq)
             if gt_size is None:
                 gt_size = read_png(ts.gt(chunk[0])).shape[:2]
+            lq = self._input(method, spec, load_batch([ts.lq(i) for i in chunk]).float().div_(255))
+            out = resize(method.restore(lq), tuple(gt_size), spec["resize_output"])
             if tuple(out.shape[-2:]) != tuple(gt_size):
                 raise BenchError(
                     f"method '{spec['method']}' returned {out.shape[-2]}x{out.shape[-1]} images but the GT of test "
@@ -263,6 +279,11 @@ class Runner:
             for image_id, image in zip(chunk, to_uint8(out), strict=True):
                 write_png(folder / f"{image_id}.png", image)
         return folder
+
+    def _input(self, method, spec: dict, lq: torch.Tensor) -> torch.Tensor:
+        """The LQ batch at the method's input size when the experiment asks for resizing."""
+        size = getattr(method.spec, "in_size", None)
+        return resize(lq, (size, size), spec["resize_input"]) if size else lq
 
     def _bar(self, items: list, desc: str):
         from tqdm import tqdm
@@ -348,12 +369,11 @@ class Runner:
         return rows, per_image
 
     # -- analyses ----------------------------------------------------------------------------
-    def _analyze(self, method, fn: str):
-        model = getattr(method, "model", None)
-        if not hasattr(model, fn):
-            raise BenchError(f"method has no '{fn}' hook on its model: the θ and dissection analyses need a "
-                             "Panini-Net with DAFI fusion (panini-mfr / panini-sr16)")
-        return getattr(model, fn)
+    def _analyze(self, method):
+        if not hasattr(method, "analyze"):
+            raise BenchError(f"method '{method.spec.name}' has no analyze() hook: the θ and dissection analyses "
+                             "need a Panini-Net with DAFI fusion (panini-mfr / panini-sr16)")
+        return method.analyze
 
     def _condition(self, ts: TestSet, row: dict, spec_ts: dict) -> str:
         key = spec_ts["group_by"]
@@ -367,25 +387,23 @@ class Runner:
         return f"{key}={value:g}" if isinstance(value, (int, float)) else f"{key}={value}"
 
     def _theta(self, method, spec: dict, ts: TestSet, spec_ts: dict) -> list[dict]:
-        analyze = self._analyze(method, "analyze")
+        analyze = self._analyze(method)
         by_id = {row["id"]: row for row in ts.rows}
         out = []
         for chunk in self._bar(list(batches(self.dist.shard(ts.ids), self.batch_size)), f"θ {spec['name']}"):
-            lq = load_batch([ts.lq(i) for i in chunk]).float().div_(255)
-            if hasattr(method, "check_input"):
-                method.check_input(lq)
-            with torch.inference_mode():
-                result = analyze(method.to_native(lq.to(self.device)))
+            lq = self._input(method, spec, load_batch([ts.lq(i) for i in chunk]).float().div_(255))
+            result = analyze(lq)
             if result.theta is None:
                 raise BenchError(f"{spec['method']}: the model gives no masks (fusion without DAFI has no θ)")
             theta = result.theta.float().cpu().numpy()
             for image_id, blocks in zip(chunk, theta, strict=True):
-                out.append({"id": image_id, "metric": "theta", "condition": self._condition(ts, by_id[image_id], spec_ts),
+                condition = self._condition(ts, by_id[image_id], spec_ts)
+                out.append({"id": image_id, "metric": "theta", "condition": condition,
                             "value": float(blocks[-1]), "theta_blocks": [float(b) for b in blocks]})
         return [row for rank_rows in self.dist.gather(out) for row in rank_rows]
 
     def _dissection(self, method, spec: dict, ts: TestSet, spec_ts: dict) -> list[dict]:
-        analyze = self._analyze(method, "analyze")
+        analyze = self._analyze(method)
         limit = self.cfg["report"]["dissection_images"]
         sources: list[str] = []
         for row in ts.rows:
@@ -396,18 +414,16 @@ class Runner:
         folder = self.out / "analysis" / slug(spec["name"]) / ts.id / "dissection"
         out = []
         for row in self.dist.shard(rows):
-            lq = load_batch([ts.lq(row["id"])]).float().div_(255)
-            native = method.to_native(lq.to(self.device))
+            lq = self._input(method, spec, load_batch([ts.lq(row["id"])]).float().div_(255))
             files = {"X": _rel(ts.lq(row["id"]), self.out)}
             theta = None
-            with torch.inference_mode():
-                for part, mode in (("Y", None), ("Y_GPB", "gpb"), ("Y_IFE", "ife")):
-                    result = analyze(native, dissection=mode)
-                    if mode is None and result.theta is not None:
-                        theta = float(result.theta[0, -1])
-                    path = folder / f"{row['id']}_{part}.png"
-                    write_png(path, to_uint8(method.from_native(result.image).clamp(0, 1))[0])
-                    files[part] = _rel(path, self.out)
+            for part, mode in (("Y", None), ("Y_GPB", "gpb"), ("Y_IFE", "ife")):
+                result = analyze(lq, dissection=mode)
+                if mode is None and result.theta is not None:
+                    theta = float(result.theta[0, -1])
+                path = folder / f"{row['id']}_{part}.png"
+                write_png(path, to_uint8(result.image)[0])
+                files[part] = _rel(path, self.out)
             out.append({"kind": "dissection", "method": spec["name"], "testset": ts.name, "testset_id": ts.id,
                         "id": row["id"], "source_id": str(row.get("source")),
                         "condition": self._condition(ts, row, spec_ts), "theta": theta, "files": files})
@@ -430,7 +446,7 @@ class Runner:
         if cached is None:
             rows, per_image, analysis = [], [], []
             if spec["restore"]:
-                stage, start = "restore", time.perf_counter()
+                start = time.perf_counter()
                 folder = self._guard(spec, ts, "restore", lambda: self._restore(method, spec, ts, key))
                 state.timings["restore"] += time.perf_counter() - start
                 if metric_names:
@@ -516,7 +532,7 @@ class Runner:
         try:
             start = time.perf_counter()
             method = self._create(spec)
-            entry["weights_hash"] = weights_hash(method, spec["weights"])
+            entry["weights_hash"] = weights_hash(method)
             model = getattr(method, "model", None)
             if isinstance(model, torch.nn.Module):
                 entry["params"] = sum(p.numel() for p in model.parameters())
@@ -536,7 +552,8 @@ class Runner:
                                                            traceback.format_exc())))
                 self.log(f"  FAILED to create: {exc}")
             return
-        key = hash_json({"weights_hash": entry["weights_hash"], "options": spec["options"], "method": spec["method"]})
+        key = hash_json({"weights_hash": entry["weights_hash"], "options": spec["options"], "method": spec["method"],
+                         "resize": [spec["resize_input"], spec["resize_output"]]})
         failed = False
         for name, (ts, spec_ts) in testsets.items():
             if spec["testsets"] and name not in spec["testsets"]:

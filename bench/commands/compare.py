@@ -35,7 +35,7 @@ def _table(comparisons, show_all: bool) -> str:
         return ""
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     for row in [header] + rows:
-        lines.append("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
+        lines.append("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
     return "\n".join(lines)
 
 

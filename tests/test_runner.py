@@ -1,0 +1,183 @@
+"""`bench run`: the ci experiment end to end, failures isolated, kill and resume, torchrun sharding."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from bench.cli import main
+from bench.errors import BenchError
+from bench.experiment import load_experiment
+from bench.runner import Runner
+from bench.store import read_json, read_jsonl
+
+TESTS = Path(__file__).resolve().parent
+QUICK = """
+[experiment]
+name = "quick"
+table = "quick"
+metrics = ["psnr"]
+batch_size = 1
+bootstrap = 50
+
+[[testsets]]
+name = "mfr"
+task = "mfr"
+count = {count}
+"""
+
+
+def _experiment(tmp_path: Path, methods: str, count: int = 2) -> Path:
+    path = tmp_path / "quick.toml"
+    path.write_text(QUICK.format(count=count) + methods)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory):
+    """The built-in `ci` experiment, run once through the CLI (one torch thread, as in CI), with its report."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = tmp_path_factory.mktemp("ci") / "run"
+        assert main(["run", "ci", "--out", str(out), "--report"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def test_ci_experiment_end_to_end(ci_run):
+    info = read_json(ci_run / "run.json")
+    assert info["status"] == "complete" and not info["failures"]
+    assert info["provenance"]["git"]["commit"] and info["provenance"]["packages"]["torch"]
+    assert info["provenance"]["device"]["requested"] == "cpu"
+    assert info["config"] == load_experiment("ci").config and info["seeds"]["testsets"]["synthetic-mfr"] == 0
+    results = read_jsonl(ci_run / "results.jsonl")
+    got = {(r["method"], r["testset"], r["metric"]) for r in results if r["metric"] in ("psnr", "ssim")}
+    assert got == {(m, t, k) for m, t in (("Bicubic", "synthetic-mfr"), ("Bicubic", "synthetic-sr16"),
+                                          ("Panini-Net (tiny, random)", "synthetic-mfr"),
+                                          ("Panini-Net SR (tiny, random)", "synthetic-sr16"))
+                   for k in ("psnr", "ssim")}
+    for row in results:
+        assert row["testset_id"] == info["testsets"][row["testset"]]["id"]
+        if row["metric"] == "psnr":
+            assert row["n"] == 2 and row["ci_low"] <= row["value"] <= row["ci_high"] and row["protocol_id"]
+    bicubic = next(r["value"] for r in results if r["method"] == "Bicubic" and r["metric"] == "psnr"
+                   and r["testset"] == "synthetic-sr16")
+    tiny = next(r["value"] for r in results if r["method"] == "Panini-Net SR (tiny, random)" and r["metric"] == "psnr")
+    assert bicubic > tiny + 5  # an untrained network is far from bicubic: the numbers are real
+    thetas = [r for r in results if r["metric"] == "theta"]
+    assert [r["condition"] for r in thetas] == ["r=16", "r=32", "r=64", "r=128"]
+    assert all(0 < r["value"] < 1 and r["n"] == 1 for r in thetas)
+    per_image = read_jsonl(ci_run / "per_image.jsonl")
+    assert sum(1 for r in per_image if r["metric"] == "psnr") == 8
+    ts_id = info["testsets"]["synthetic-mfr"]["id"]
+    outputs = sorted((ci_run / "outputs" / "Bicubic" / ts_id).glob("*.png"))
+    assert len(outputs) == 2
+    from PIL import Image
+
+    assert Image.open(outputs[0]).size == (1024, 1024)
+    dissection = read_jsonl(ci_run / "analysis.jsonl")
+    assert len(dissection) == 4 and all((ci_run / f).exists() for d in dissection for f in d["files"].values())
+    assert (ci_run / "report" / "index.html").exists() and (ci_run / "report" / "tables.tex").exists()
+
+
+def test_a_raising_method_is_recorded_and_the_others_still_run(tmp_path):
+    sys.path.insert(0, str(TESTS))
+    import helper_methods
+
+    helper_methods.register()
+    path = _experiment(tmp_path, '[[methods]]\nname = "Raises"\nmethod = "test-raising"\n'
+                                 '[[methods]]\nname = "Bicubic"\nmethod = "bicubic"\n'
+                                 '[[methods]]\nname = "Unknown"\nmethod = "no-such-method"\n')
+    out = tmp_path / "run"
+    Runner(load_experiment(path), out).run()
+    info = read_json(out / "run.json")
+    assert info["status"] == "complete-with-failures"
+    failures = {f["method"]: f for f in info["failures"]}
+    assert failures["Raises"]["stage"] == "restore" and "always fails" in failures["Raises"]["error"]
+    assert "Traceback" in failures["Raises"]["traceback"]
+    assert failures["Unknown"]["stage"] == "creation" and "unknown method 'no-such-method'" in failures["Unknown"]["error"]
+    assert {r["method"] for r in read_jsonl(out / "results.jsonl")} == {"Bicubic"}
+    from bench.reports.html import render_report
+
+    html = render_report(out).read_text(encoding="utf-8")
+    assert "this test method always fails" in html and "Unknown" in html
+    with pytest.raises(BenchError, match="already holds a run"):
+        Runner(load_experiment(path), out).run()
+    with pytest.raises(BenchError, match="different experiment config"):
+        Runner(load_experiment(path, ["experiment.bootstrap=10"]), out, resume=True).run()
+
+
+def _cli(args: list[str]) -> list[str]:
+    code = ("import sys; sys.path.insert(0, %r); import helper_methods; helper_methods.register(); "
+            "from bench.cli import main; sys.exit(main(%r))") % (str(TESTS), args)
+    return [sys.executable, "-c", code]
+
+
+def test_resume_after_kill_redoes_nothing_and_gives_the_same_results(tmp_path):
+    path = _experiment(tmp_path, '[[methods]]\nname = "Slow"\nmethod = "test-slow-bicubic"\n'
+                                 'options = { delay = 0.4 }\n', count=4)
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(_cli(["run", str(path), "--out", str(out)]), env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    outputs = out / "outputs" / "Slow"
+    while time.time() < deadline and len(list(outputs.glob("*/*.png"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = {p: p.stat().st_mtime_ns for p in outputs.glob("*/*.png")}
+    assert 2 <= len(done) < 4, proc.stderr.read().decode()[-2000:]
+    assert read_json(out / "run.json")["status"] == "running"
+    resumed = subprocess.run(_cli(["run", str(path), "--out", str(out), "--resume"]), env=env, cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # finished images were not redone
+    assert len(list(outputs.glob("*/*.png"))) == 4
+    # an uninterrupted run of the same method gives the same numbers
+    fresh = tmp_path / "fresh"
+    subprocess.run(_cli(["run", str(path), "--out", str(fresh), "--set", "methods.Slow.options={ delay = 0.0 }",
+                         "--testsets", str(out / "testsets")]), env=env, cwd=tmp_path, check=True,
+                   capture_output=True)
+
+    def values(run):
+        return {(r["metric"], r["value"], r["ci_low"], r["ci_high"]) for r in read_jsonl(run / "results.jsonl")}
+
+    assert values(out) == values(fresh)
+    assert read_json(out / "run.json")["status"] == "complete"
+    # a second resume reuses everything
+    again = subprocess.run(_cli(["run", str(path), "--out", str(out), "--resume"]), env=env, cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and values(out) == values(fresh)
+
+
+@pytest.mark.slow
+def test_torchrun_shards_and_merges_to_the_single_process_result(tmp_path):
+    path = _experiment(tmp_path, '[[methods]]\nname = "Bicubic"\nmethod = "bicubic"\n', count=3)
+    single = tmp_path / "single"
+    assert main(["run", str(path), "--out", str(single)]) == 0
+    sharded = tmp_path / "sharded"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "bench", "run", str(path),
+                             "--out", str(sharded), "--testsets", str(single / "testsets")],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_json(sharded / "run.json")["world_size"] == 2
+
+    def rows(run, name):
+        return [{k: v for k, v in r.items() if k != "weights_hash"} for r in read_jsonl(run / name)]
+
+    assert rows(sharded, "results.jsonl") == rows(single, "results.jsonl")
+    assert rows(sharded, "per_image.jsonl") == rows(single, "per_image.jsonl")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import shared_path
 
 from bench.cli import main
 from bench.errors import BenchError
 from bench.expected import load_expected
 from bench.experiment import EXPECTED_DIR, apply_overrides, builtin_experiments, load_experiment, validate
+from conftest import shared_path
 
 MINIMAL = {"experiment": {"name": "x"}, "testsets": [{"name": "t", "task": "mfr"}],
            "methods": [{"name": "Bicubic", "method": "bicubic"}]}

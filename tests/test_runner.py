@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from bench.cli import main
 from bench.errors import BenchError
 from bench.experiment import load_experiment
 from bench.runner import Runner
 from bench.store import read_json, read_jsonl
+from conftest import REPO
 
 TESTS = Path(__file__).resolve().parent
 QUICK = """
@@ -107,7 +108,8 @@ def test_a_raising_method_is_recorded_and_the_others_still_run(tmp_path):
     failures = {f["method"]: f for f in info["failures"]}
     assert failures["Raises"]["stage"] == "restore" and "always fails" in failures["Raises"]["error"]
     assert "Traceback" in failures["Raises"]["traceback"]
-    assert failures["Unknown"]["stage"] == "creation" and "unknown method 'no-such-method'" in failures["Unknown"]["error"]
+    assert failures["Unknown"]["stage"] == "creation"
+    assert "unknown method 'no-such-method'" in failures["Unknown"]["error"]
     assert {r["method"] for r in read_jsonl(out / "results.jsonl")} == {"Bicubic"}
     from bench.reports.html import render_report
 
@@ -120,8 +122,8 @@ def test_a_raising_method_is_recorded_and_the_others_still_run(tmp_path):
 
 
 def _cli(args: list[str]) -> list[str]:
-    code = ("import sys; sys.path.insert(0, %r); import helper_methods; helper_methods.register(); "
-            "from bench.cli import main; sys.exit(main(%r))") % (str(TESTS), args)
+    code = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); import helper_methods; helper_methods.register(); "
+            f"from bench.cli import main; sys.exit(main({args!r}))")
     return [sys.executable, "-c", code]
 
 
@@ -170,7 +172,8 @@ def test_torchrun_shards_and_merges_to_the_single_process_result(tmp_path):
     assert main(["run", str(path), "--out", str(single)]) == 0
     sharded = tmp_path / "sharded"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "bench", "run", str(path),
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    result = subprocess.run([*torchrun, "-m", "bench", "run", str(path),
                              "--out", str(sharded), "--testsets", str(single / "testsets")],
                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -181,3 +184,41 @@ def test_torchrun_shards_and_merges_to_the_single_process_result(tmp_path):
 
     assert rows(sharded, "results.jsonl") == rows(single, "results.jsonl")
     assert rows(sharded, "per_image.jsonl") == rows(single, "per_image.jsonl")
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0",
+                  "--virtual-time-budget=5000"]
+
+
+@pytest.mark.browser
+def test_report_in_headless_chromium(ci_run, tmp_path):
+    """The ci run's report (the demo's pipeline, tiny) opened from a local file: tables, images, no console
+    messages, a screenshot that is not blank."""
+    chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+                    None)
+    if chromium is None:
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium chromium-driver)")
+    url = (ci_run / "report" / "index.html").resolve().as_uri()
+
+    def chrome(*args):
+        profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
+        return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
+                              capture_output=True, text=True, timeout=120)
+
+    dom = chrome("--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert html.count('<table class="paper">') >= 3 and "Panini-Net (tiny, random)" in html
+    images = int(re.search(r'data-images="(\d+)"', html).group(1))
+    assert images >= 20 and 'data-broken-images="0"' in html  # every embedded image decoded
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console
+    shot = tmp_path / "report.png"
+    result = chrome(f"--screenshot={shot}", "--window-size=1280,2400")
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    assert pixels.std() > 20 and (pixels < 128).mean() > 0.02  # text, tables and faces, not a blank page

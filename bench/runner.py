@@ -307,7 +307,7 @@ class Runner:
                     raise
                 state.info["notes"].append({
                     "kind": "weights-missing" if is_missing_weights(exc) else "metric-unavailable",
-                    "subject": name.upper(), "title": "weights not found: how to get them"
+                    "subject": name.upper(), "metric": name, "title": "weights not found: how to get them"
                     if is_missing_weights(exc) else "metric unavailable",
                     "message": f"{exc}. Scores for {name.upper()} are left out of this run."})
                 self.log(f"  metric {name}: not available ({exc})")
@@ -543,7 +543,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - recorded; other methods still run
             if spec["optional"] and is_missing_weights(exc):
                 entry["status"] = "skipped"
-                state.info["notes"].append({"kind": "weights-missing", "subject": spec["name"],
+                state.info["notes"].append({"kind": "weights-missing", "subject": spec["name"], "method": spec["name"],
                                             "title": "weights not found: how to get them", "message": str(exc)})
                 self.log(f"  skipped: weights not found ({exc})")
             else:

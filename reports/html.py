@@ -180,6 +180,13 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     theta = _theta(run, expected)
     theta_rows = [r for r in run.results if r["metric"] == "theta"]
     theta_tables = tables.build_tables(theta_rows, expected, run.table, {"theta"}) if theta_rows else []
+    notes = _note_list(run.info)
+    missing_metrics = [n["metric"] for n in notes if n.get("kind") == "weights-missing" and n.get("metric")]
+    skipped = {}  # test set -> methods skipped for missing weights
+    for spec in run.config.get("methods", []):
+        if run.info.get("methods", {}).get(spec["name"], {}).get("status") == "skipped":
+            for name in spec["testsets"] or list(run.info.get("testsets", {})):
+                skipped.setdefault(name, []).append(spec["name"])
     context = {
         "title": title,
         "description": run.config.get("experiment", {}).get("description", ""),
@@ -193,7 +200,9 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         "grids": _grids(run, report_dir, crops),
         "distributions": _distributions(run),
         "failures": run.info.get("failures", []),
-        "notes": _note_list(run.info),
+        "notes": notes,
+        "missing_metrics": missing_metrics,
+        "skipped": skipped,
         "expected_problem": expected_problem,
         "exports": {"md": "tables.md", "tex": "tables.tex"},
         "isfinite": math.isfinite,

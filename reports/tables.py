@@ -19,8 +19,13 @@ DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 4, "fid": 2, "kid": 4, "theta": 3, "p
 ARROWS = {True: "↑", False: "↓", None: ""}
 
 
+KNOWN_BETTER = {"psnr": True, "ssim": True, "lpips": False, "fid": False, "kid": False}
+
+
 def metric_label(metric: str, higher_is_better: bool | None = None) -> str:
     label = METRIC_LABELS.get(metric, metric)
+    if higher_is_better is None:
+        higher_is_better = KNOWN_BETTER.get(metric)
     return f"{label} {ARROWS[higher_is_better]}".strip()
 
 

@@ -7,6 +7,7 @@ File format (TOML), one `[[values]]` per (table, method, metric, condition):
     method = "Panini-Net"   # the method's row label
     metric = "psnr"
     condition = ""          # e.g. "r=16" for Table 4
+    testset = ""            # optional: the test set's name in the experiment ("" = any)
     value = 18.01
     tolerance = 0.5         # absolute
     direction = "higher"    # higher is better: fails only when value < expected - tolerance
@@ -28,8 +29,8 @@ from bench.errors import BenchError
 from bench.store import as_float, to_toml
 
 DIRECTIONS = ("higher", "lower", "both")
-_FIELDS = {"table": str, "method": str, "metric": str, "condition": str, "value": float, "tolerance": float,
-           "direction": str, "source": str, "note": str}
+_FIELDS = {"table": str, "method": str, "metric": str, "condition": str, "testset": str, "value": float,
+           "tolerance": float, "direction": str, "source": str, "note": str}
 _REQUIRED = ("table", "method", "metric", "value", "tolerance", "direction", "source")
 
 
@@ -43,11 +44,12 @@ class Expected:
     direction: str
     source: str
     condition: str = ""
+    testset: str = ""
     note: str = ""
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.table, self.method, self.metric, self.condition)
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.table, self.method, self.metric, self.condition, self.testset)
 
 
 def load_expected(path: str | Path) -> list[Expected]:
@@ -88,8 +90,9 @@ def load_expected(path: str | Path) -> list[Expected]:
     return values
 
 
-def result_key(row: dict) -> tuple[str, str, str, str]:
-    return (row.get("table", ""), row["method"], row["metric"], row.get("condition", ""))
+def result_key(row: dict, with_testset: bool = True) -> tuple[str, str, str, str, str]:
+    return (row.get("table", ""), row["method"], row["metric"], row.get("condition", ""),
+            row.get("testset", "") if with_testset else "")
 
 
 @dataclass
@@ -119,6 +122,8 @@ def judge(entry: Expected, value: float | None) -> str:
 def compare(results: list[dict], expected: list[Expected], tables: set[str] | None = None) -> list[Comparison]:
     """Check each expected entry (of the run's tables) against the run's result rows."""
     by_key = {result_key(row): as_float(row["value"]) for row in results}
+    for row in results:  # entries without a test set match the row of any test set
+        by_key.setdefault(result_key(row, with_testset=False), as_float(row["value"]))
     out = []
     for entry in expected:
         if tables is not None and entry.table not in tables:
@@ -143,7 +148,7 @@ def expected_from_results(results: list[dict], tolerance: float | None, source: 
         better = higher_is_better.get(row["metric"])
         direction = "both" if better is None else ("higher" if better else "lower")
         out.append(Expected(table=row.get("table", ""), method=row["method"], metric=row["metric"],
-                            condition=row.get("condition", ""), value=value,
+                            condition=row.get("condition", ""), testset=row.get("testset", ""), value=value,
                             tolerance=default_tolerance(row["metric"], value) if tolerance is None else tolerance,
                             direction=direction, source=source))
     return out
@@ -154,8 +159,6 @@ def write_expected(path: str | Path, values: list[Expected], header: str) -> Non
 
     rows = []
     for entry in values:
-        row = asdict(entry)
-        if not row["note"]:
-            del row["note"]
+        row = {k: v for k, v in asdict(entry).items() if v != "" or k in _REQUIRED}
         rows.append(row)
     atomic_write_text(path, to_toml({"values": rows}, header=header))

@@ -184,8 +184,6 @@ def _toml_value(value: Any) -> str:
 def to_toml(data: dict, header: str = "") -> str:
     """Top-level scalars, tables of scalars/inline tables, and arrays of tables."""
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    if lines:
-        lines.append("")
     scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list)) or
                (isinstance(v, list) and not any(isinstance(i, dict) for i in v))}
     lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items()]

@@ -142,17 +142,19 @@ def build_tables(results: list[dict], expected: list[Expected], table: str, metr
         value = as_float(row["value"])
         ci = (as_float(row["ci_low"]), as_float(row["ci_high"])) if row.get("ci_low") is not None else None
         spread = as_float(row["spread"]) if row.get("spread") is not None else None
-        entry = published.get((table, rk[0], row["metric"], rk[1]))
+        entry = published.get((table, rk[0], row["metric"], rk[1], name)) or \
+            published.get((table, rk[0], row["metric"], rk[1], ""))
         t.cells[(*rk, row["metric"])] = Cell(row["metric"], value, ci, spread, row.get("n"), entry,
                                              judge(entry, value) if entry else "")
-    # published rows that the run did not reproduce are shown as missing, in the first table
+    # published rows that the run did not reproduce are shown as missing (in their test set's table)
     if published:
-        target = next(iter(tables.values()), None)
-        if target is None:
-            target = tables[""] = PaperTable(key=table, testset="", metrics=[], rows=[])
-        present = {(m, c, k) for t in tables.values() for (m, c, k) in t.cells}
-        for (_, method, metric, condition), entry in published.items():
-            if (method, condition, metric) in present:
+        if not tables:
+            tables[""] = PaperTable(key=table, testset="", metrics=[], rows=[])
+        first = next(iter(tables.values()))
+        for (_, method, metric, condition, testset), entry in published.items():
+            target = tables.get(testset, first) if testset else first
+            candidates = [target] if testset else list(tables.values())
+            if any((method, condition, metric) in t.cells for t in candidates):
                 continue
             if metric not in target.metrics:
                 target.metrics.append(metric)

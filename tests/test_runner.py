@@ -222,3 +222,10 @@ def test_report_in_headless_chromium(ci_run, tmp_path):
 
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert pixels.std() > 20 and (pixels < 128).mean() > 0.02  # text, tables and faces, not a blank page
+
+
+def test_ci_run_matches_its_recorded_expected_values(ci_run, capsys):
+    """The CI regression check: bench/configs/expected/ci.toml was written by `bench compare --write-expected`
+    from a ci run; re-record it (same command) when a change of the synthetic faces or degradations is meant."""
+    assert main(["compare", str(ci_run)]) == 0, capsys.readouterr().out
+    assert "13 values checked" in capsys.readouterr().out

@@ -313,7 +313,12 @@ def _run_jobs(jobs: list[_Job], workers: int):
         finally:
             cv2.setNumThreads(previous)
         return
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # fork is fastest, but forking a process whose torch/OpenMP threads have run can deadlock the
+    # children; then use a fresh interpreter per worker instead.
+    import sys
+
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if "fork" in methods and "torch" not in sys.modules else "spawn"
     with multiprocessing.get_context(method).Pool(min(workers, len(jobs)), initializer=_init_worker) as pool:
         yield from pool.imap_unordered(_process, jobs)
 

@@ -205,3 +205,15 @@ def test_killed_build_resumes_to_identical_files(tmp_path):
     info = testset.build("mfr", "synthetic", out, count=24, seed=4)
     assert tree_bytes(out) == tree_bytes(reference)
     assert info["testset_id"] == json.loads((reference / "testset.json").read_text())["testset_id"]
+
+
+def test_parallel_build_after_torch_work_is_safe(tmp_path):
+    """A runner that already used torch threads builds with workers: no fork deadlock, same result."""
+    code = (
+        "import torch; torch.set_num_threads(2); torch.randn(256, 256) @ torch.randn(256, 256);"
+        "from bench.datasets import testset;"
+        f"print(testset.build('sr16', 'synthetic', {str(tmp_path / 'a')!r}, count=3, workers=2)['testset_id'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    reference = testset.build("sr16", "synthetic", tmp_path / "b", count=3)
+    assert out.stdout.strip() == reference["testset_id"]

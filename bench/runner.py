@@ -234,18 +234,8 @@ class Runner:
         request = {k: spec[k] for k in ("task", "preset", "seed", "count")} | {"source": source}
         folder = self.testset_root / f"{slug(spec['name'])}-{hash_json(request)[:12]}"
         if self.dist.main:
-            kwargs = dict(count=spec["count"], seed=spec["seed"], preset=spec["preset"] or None,
-                          workers=spec["workers"], progress=self.progress)
-            if spec["workers"] > 1:
-                # The builder forks its workers; forking a process whose torch/OpenMP threads have run can
-                # deadlock, so a multi-worker build runs in a fresh (spawned) process.
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
-                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                    pool.submit(build, spec["task"], source, folder, **kwargs).result()
-            else:
-                build(spec["task"], source, folder, **kwargs)
+            build(spec["task"], source, folder, count=spec["count"], seed=spec["seed"], preset=spec["preset"] or None,
+                  workers=spec["workers"], progress=self.progress)
         self.dist.barrier()
         info, rows = read_testset(folder)
         return TestSet(spec["name"], folder, info, rows)

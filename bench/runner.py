@@ -179,6 +179,7 @@ class Runner:
         self.log = log if self.dist.main else (lambda *a, **k: None)
         self.batch_size = self.cfg["experiment"]["batch_size"]
         self.seed = self.cfg["experiment"]["seed"]
+        self._metric_cache: dict[str, Any] = {}
 
     # -- run folder --------------------------------------------------------------------------
     def _open(self) -> RunState:
@@ -314,33 +315,37 @@ class Runner:
         return usable, state.info["protocols"]
 
     def _make_metrics(self, names: list[str]) -> list:
-        import inspect
-
-        from bench import metrics as registry
-
+        """Metric objects for `names`, built once per run (weights load once) and reset for each use."""
         made = []
-        wanted = list(names)
-        if "fid" in wanted and "kid" in wanted:  # one Inception pass serves both
-            wanted.remove("kid")
+        wanted = [n for n in names if not (n == "kid" and "fid" in names)]  # one Inception pass serves both
         for name in wanted:
             options = dict(self.cfg["metric_options"].get(name, {}))
             if name == "fid" and "kid" in names:
                 options.setdefault("outputs", ("fid", "kid"))
-            target = registry.METRICS[name][0] if name in getattr(registry, "METRICS", {}) else None
-            params = {}
-            if target:
-                module, _, cls = target.partition(":")
-                import importlib
-
-                params = inspect.signature(getattr(importlib.import_module(module), cls)).parameters
-            extra = {"device": self.device, "ci_resamples": self.cfg["experiment"]["bootstrap"],
-                     "ci_seed": self.seed}
-            accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-            for key, value in extra.items():
-                if key in params or (accepts_any and key.startswith("ci_")):
-                    options.setdefault(key, value)
-            made.append(registry.create_metric(name, **options))
+            key = hash_json([name, options])
+            metric = self._metric_cache.get(key)
+            if metric is None:
+                metric = self._metric_cache[key] = self._create_metric(name, options)
+            metric.reset()
+            made.append(metric)
         return made
+
+    def _create_metric(self, name: str, options: dict):
+        import importlib
+        import inspect
+
+        from bench import metrics as registry
+
+        params = {}
+        if name in getattr(registry, "METRICS", {}):
+            module, _, cls = registry.METRICS[name][0].partition(":")
+            params = inspect.signature(getattr(importlib.import_module(module), cls)).parameters
+        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        extra = {"device": self.device, "ci_resamples": self.cfg["experiment"]["bootstrap"], "ci_seed": self.seed}
+        for key, value in extra.items():  # only the settings this metric takes (PSNR has no device)
+            if key in params or (accepts_any and key.startswith("ci_")):
+                options.setdefault(key, value)
+        return registry.create_metric(name, **options)
 
     def _score(self, spec: dict, ts: TestSet, folder: Path, names: list[str]) -> tuple[list[dict], list[dict]]:
         metrics = self._make_metrics(names)
@@ -354,7 +359,7 @@ class Runner:
         if not self.dist.main:
             return [], []
         if self.dist.enabled:
-            metrics = self._make_metrics(names)
+            metrics = self._make_metrics(names)  # the same objects, reset: merge every rank's state in rank order
             for rank_states in states:
                 for metric, rank_state in zip(metrics, rank_states, strict=True):
                     metric.merge(rank_state)

@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from bench.methods.checkpoints import load_strict, read_checkpoint
-from bench.methods.registry import Method, MethodSpec
 
 from bench.errors import BenchError
+from bench.methods.checkpoints import load_strict, read_checkpoint
+from bench.methods.registry import Method, MethodSpec
 
 # How a 512-px result meets the 1024-px MFR ground truth (Table 1 is at 1024; the paper does not say).
 OUTPUT_POLICIES = {
@@ -27,14 +27,23 @@ OUTPUT_POLICIES = {
 def open_weights(spec: MethodSpec, weights: Any) -> dict:
     """The official checkpoint as a dict: `weights` is a path, a loaded dict, or None (registry cache)."""
     if weights is None:
-        from bench.weights import resolve
-
+        try:
+            from bench.weights import resolve
+        except ImportError as exc:
+            raise BenchError(f"{spec.name}: no weights given and the weights registry is unavailable ({exc}); "
+                             "pass weights=PATH to the official checkpoint") from exc
         weights = resolve(spec.weights[0])
-    return read_checkpoint(weights, what=f"{spec.name} weights")
+    try:
+        return read_checkpoint(weights, what=f"{spec.name} weights")
+    except BenchError as exc:
+        if "cannot read" not in str(exc):
+            raise
+        raise BenchError(f"{exc}. A truncated download reads like this: fetch it again with "
+                         f"`bench weights fetch {spec.weights[0]}`") from exc
 
 
 def randomize_(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Re-draw every parameter and buffer from an explicit generator (weights='random', for tests/timing).
+    """Re-draw every parameter and buffer from an explicit generator (random_init_seed=, tests/timing).
 
     Weights get N(0, 1) / sqrt(fan-in) for plain layers; equalized-LR layers scale at run time, so
     N(0, 1) is their natural init. Biases start at 0 except modulation biases (1). Not a trained model.
@@ -97,19 +106,36 @@ def build(
     convert: Callable[[dict], dict],
     layout: str,
     weights: Any,
-    arch: dict | None,
-    seed: int,
+    config: str | dict | None,
+    tiny: dict,
+    random_init_seed: int | None,
 ) -> torch.nn.Module:
-    """Construct the network (`arch` overrides its defaults) and load converted official weights.
+    """Construct the network and load converted official weights (the options every adapter shares).
 
-    weights="random" skips the checkpoint and draws seeded random weights (tests, timing).
+    config: None / "official" (the released architecture), "tiny" (`tiny`, for tests and timing) or
+    a dict of constructor arguments. random_init_seed: seeded random weights instead of a checkpoint
+    (the same option names as the Panini-Net methods).
     """
+    if config in (None, "official"):
+        arch = {}
+    elif config == "tiny":
+        arch = tiny
+    elif isinstance(config, dict):
+        arch = config
+    else:
+        raise BenchError(f"{spec.name}: config must be 'official', 'tiny' or a dict of architecture options, "
+                         f"got {config!r}")
     try:
-        model = make_model(**(arch or {}))
-    except TypeError as exc:
-        raise BenchError(f"{spec.name}: bad architecture option arch={arch!r}: {exc}") from exc
-    if isinstance(weights, str) and weights == "random":
-        return randomize_(model, seed)
+        model = make_model(**arch)
+    except (TypeError, ValueError) as exc:
+        raise BenchError(f"{spec.name}: bad architecture config {arch!r}: {exc}") from exc
+    if random_init_seed is not None:
+        if weights is not None:
+            raise BenchError(f"{spec.name}: pass either weights or random_init_seed, not both")
+        return randomize_(model, random_init_seed)
+    if arch and weights is None:
+        raise BenchError(f"{spec.name}: the released weights only fit config='official'; pass weights= "
+                         "(a checkpoint of this configuration) or random_init_seed=")
     checkpoint = open_weights(spec, weights)
     load_strict(model, convert(checkpoint), what=f"{spec.name} weights (expected {layout})")
     return model

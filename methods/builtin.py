@@ -8,11 +8,47 @@ from __future__ import annotations
 
 from bench.methods.registry import MethodEntry, MethodSpec
 
-_GFPGAN_LICENCE = "code Apache-2.0 (StyleGAN2 parts NVIDIA NC); weights: no licence stated, research use"
 _PANINI_LICENCE = "not verified here (jianzhangcs/panini release); the StyleGAN2 prior inside is NVIDIA FFHQ"
+_GFPGAN_LICENCE = "code Apache-2.0 (StyleGAN2 parts NVIDIA NC); weights: no licence stated, research use"
 _GFPGAN_NATIVE = "RGB in [-1, 1], 512x512; raw output 512x512, brought to 1024 by the output policy"
 
 ENTRIES: list[MethodEntry] = [
+    MethodEntry(
+        MethodSpec(
+            name="panini-mfr",
+            task="mfr",
+            in_size=512,
+            out_size=1024,
+            weights=("panini-mfr",),
+            licence=_PANINI_LICENCE,
+            description="Panini-Net (AAAI 2022), multi-degradation restoration, official checkpoint",
+        ),
+        factory="bench.methods.panini_official:create_panini_mfr",
+    ),
+    MethodEntry(
+        MethodSpec(
+            name="panini-sr16",
+            task="sr16",
+            in_size=64,
+            out_size=1024,
+            weights=("panini-sr16",),
+            licence=_PANINI_LICENCE,
+            description="Panini-Net (AAAI 2022), 16x face super-resolution, official checkpoint",
+        ),
+        factory="bench.methods.panini_official:create_panini_sr16",
+    ),
+    MethodEntry(
+        MethodSpec(
+            name="panini-catconv-sr16",
+            task="sr16",
+            in_size=64,
+            out_size=1024,
+            weights=(),
+            licence="MIT (this suite); needs a checkpoint trained with `bench train panini`",
+            description="Panini-Net Ablation A (Table 3): concat + conv instead of DAFI, no DRE; no released weights",
+        ),
+        factory="bench.methods.panini_official:create_panini_catconv_sr16",
+    ),
     MethodEntry(
         MethodSpec(
             name="bicubic",
@@ -125,41 +161,5 @@ ENTRIES: list[MethodEntry] = [
             description="pSp CelebA-HQ SR (IR-SE50 GradualStyleEncoder + latent_avg, stored noise)",
         ),
         "bench.methods.psp:create_psp",
-    ),
-    MethodEntry(
-        MethodSpec(
-            name="panini-mfr",
-            task="mfr",
-            in_size=512,
-            out_size=1024,
-            weights=("panini-mfr",),
-            licence=_PANINI_LICENCE,
-            description="Panini-Net (AAAI 2022), multi-degradation restoration, official checkpoint",
-        ),
-        factory="bench.methods.panini_official:create_panini_mfr",
-    ),
-    MethodEntry(
-        MethodSpec(
-            name="panini-sr16",
-            task="sr16",
-            in_size=64,
-            out_size=1024,
-            weights=("panini-sr16",),
-            licence=_PANINI_LICENCE,
-            description="Panini-Net (AAAI 2022), 16x face super-resolution, official checkpoint",
-        ),
-        factory="bench.methods.panini_official:create_panini_sr16",
-    ),
-    MethodEntry(
-        MethodSpec(
-            name="panini-catconv-sr16",
-            task="sr16",
-            in_size=64,
-            out_size=1024,
-            weights=(),
-            licence="MIT (this suite); needs a checkpoint trained with `bench train panini`",
-            description="Panini-Net Ablation A (Table 3): concat + conv instead of DAFI, no DRE; no released weights",
-        ),
-        factory="bench.methods.panini_official:create_panini_catconv_sr16",
     ),
 ]

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from bench.methods.imageio import find_image, list_ids, read_batch, read_image, write_png
-from bench.methods.registry import Method, MethodSpec
 
 from bench.errors import BenchError
+from bench.methods.imageio import find_image, list_ids, read_batch, read_image, write_png
+from bench.methods.registry import Method, MethodSpec
 
 
 class Resize(torch.nn.Module):
@@ -60,7 +60,8 @@ def create_identity(spec: MethodSpec, weights=None, device="cpu") -> Method:
     """The LQ image itself (same size): the floor of every metric."""
     if weights is not None:
         raise BenchError(f"{spec.name}: takes no weights, got {weights!r}")
-    return Method(spec, torch.nn.Identity(), device, protocol={})
+    protocol = {"output": "the LQ unchanged: score it against the GT resized to the LQ size"}
+    return Method(spec, torch.nn.Identity(), device, protocol=protocol)
 
 
 class FolderMethod(Method):

@@ -16,13 +16,15 @@ import re
 
 import torch
 import torch.nn.functional as F
-from bench.methods.baselines import BaselineMethod, apply_output_policy, build
-from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, default_channels
 from torch import nn
 
 from bench.errors import BenchError
+from bench.methods.baselines import BaselineMethod, apply_output_policy, build
+from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, default_channels
 
 LAYOUT = "GFPGANv1Clean file: {'params_ema' or 'params': {conv_body_*, condition_*, stylegan_decoder.*, ...}}"
+# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
+TINY = {"size": 32, "style_dim": 16, "narrow": 1 / 16}
 
 
 class ResBlock(nn.Module):
@@ -161,9 +163,9 @@ class GFPGANMethod(BaselineMethod):
     def forward_native(self, x: torch.Tensor) -> torch.Tensor:
         if self.noise_generator is None:
             return self.model(x)
-        decoder = self.model.stylegan_decoder
+        decoder, g = self.model.stylegan_decoder, self.noise_generator
         noise = [
-            torch.randn((x.shape[0], *decoder.noise_shape(n)[1:]), generator=self.noise_generator).to(x.device)
+            torch.randn((x.shape[0], *decoder.noise_shape(n)[1:]), generator=g, device=g.device).to(x.device)
             for n in range(decoder.num_layers)
         ]
         return self.model(x, noise=noise)
@@ -171,13 +173,13 @@ class GFPGANMethod(BaselineMethod):
 
 def create_gfpgan(
     spec, weights=None, device="cpu", output_policy: str = "bicubic", noise_generator=None,
-    arch: dict | None = None, seed: int = 0,
+    config=None, random_init_seed: int | None = None,
 ):
     """GFP-GAN v1.3 / v1.4. `noise_generator`: fresh decoder noise per call (the official behaviour)."""
     if noise_generator is not None and not isinstance(noise_generator, torch.Generator):
         kind = type(noise_generator).__name__
         raise BenchError(f"{spec.name}: noise_generator must be a torch.Generator, got {kind}")
-    model = build(spec, GFPGANv1Clean, convert_gfpgan_clean, LAYOUT, weights, arch, seed)
+    model = build(spec, GFPGANv1Clean, convert_gfpgan_clean, LAYOUT, weights, config, TINY, random_init_seed)
     native = model.stylegan_decoder.size
     spec, out_resize, protocol = apply_output_policy(spec, output_policy, native)
     protocol["noise"] = "stored noise maps" if noise_generator is None else "random per call (explicit generator)"

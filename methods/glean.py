@@ -8,14 +8,17 @@ official forward but never reaches the output. The bank runs with its stored noi
 from __future__ import annotations
 
 import torch
-from bench.methods.baselines import BaselineMethod, build
-from bench.methods.checkpoints import take_prefix
-from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, mmgen_generator_to_ours
 from torch import nn
 
 from bench.errors import BenchError
+from bench.methods.baselines import BaselineMethod, build
+from bench.methods.checkpoints import take_prefix
+from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, mmgen_generator_to_ours
 
 LAYOUT = "MMEditing GLEAN checkpoint: {'state_dict': {generator.generator.*, generator.encoder.*, ...}, 'meta'}"
+# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
+TINY = {"in_size": 8, "out_size": 32, "style_dim": 16, "narrow": 1 / 16, "rrdb_channels": 8, "num_rrdbs": 1,
+        "rrdb_growth": 4}
 
 
 def _lrelu() -> nn.LeakyReLU:
@@ -32,10 +35,17 @@ class ResidualDenseBlock(nn.Module):
             setattr(self, f"conv{i + 1}", nn.Conv2d(channels + i * growth, out_ch, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = [x]
+        # One buffer for the growing concatenation: each conv reads a channel prefix (a view), so
+        # no torch.cat copies (they were a third of the RRDB time on CPU).
+        n, c, h, w = x.shape
+        growth = self.conv1.out_channels
+        dense = x.new_empty(n, c + 4 * growth, h, w)
+        dense[:, :c] = x
         for i in range(1, 5):
-            features.append(nn.functional.leaky_relu(getattr(self, f"conv{i}")(torch.cat(features, 1)), 0.2))
-        return self.conv5(torch.cat(features, 1)) * 0.2 + x
+            start = c + (i - 1) * growth
+            conv = getattr(self, f"conv{i}")
+            dense[:, start : start + growth] = nn.functional.leaky_relu(conv(dense[:, :start]), 0.2)
+        return self.conv5(dense) * 0.2 + x
 
 
 class RRDB(nn.Module):
@@ -148,11 +158,11 @@ def convert_glean(checkpoint: dict) -> dict:
     return {f"generator.{k}": v for k, v in bank.items()} | rest
 
 
-def create_glean(spec, weights=None, device="cpu", arch: dict | None = None, seed: int = 0):
+def create_glean(spec, weights=None, device="cpu", config=None, random_init_seed: int | None = None):
     """GLEAN FFHQ 16x: 64x64 LQ -> 1024x1024, deterministic (stored noise)."""
     import dataclasses
 
-    model = build(spec, GLEAN, convert_glean, LAYOUT, weights, arch, seed)
+    model = build(spec, GLEAN, convert_glean, LAYOUT, weights, config, TINY, random_init_seed)
     spec = dataclasses.replace(spec, in_size=model.in_size, out_size=model.generator.size)
     protocol = {"noise": "stored noise maps", "input": f"RGB [-1, 1], {model.in_size}x{model.in_size}"}
     return BaselineMethod(spec, model, device, protocol)

@@ -106,6 +106,7 @@ class PaniniNet(nn.Module):
         super().__init__()
         _validate(config)
         self.config = config
+        self.channels_last = False
         c = config
         self.generator = StyleGAN2Generator(c.out_size, style_dim=c.style_dim, n_mlp=c.n_mlp,
                                             channel_multiplier=c.channel_multiplier, channels=c.generator_channels)
@@ -126,6 +127,19 @@ class PaniniNet(nn.Module):
             self.fusion_convs = nn.ModuleList(nn.Conv2d(fused_ch, fused_ch, 3, 1, 1) for _ in c.fused_sizes)
         else:
             self.fusion_convs = nn.ModuleList(nn.Conv2d(2 * fused_ch, fused_ch, 3, 1, 1) for _ in c.fused_sizes)
+
+    def set_channels_last(self, enabled: bool = True) -> PaniniNet:
+        """Run the image encoder and DRE in channels-last memory format (about 1.3-1.5x faster on CPU).
+
+        Off by default: the default layout reproduces the official outputs bit-for-bit on CPU; channels-last
+        changes float32 summation order (deviation of order 1e-6, well inside the golden tolerance).
+        """
+        fmt = torch.channels_last if enabled else torch.contiguous_format
+        self.encoder.to(memory_format=fmt)
+        if hasattr(self, "dre"):
+            self.dre.to(memory_format=fmt)
+        self.channels_last = enabled
+        return self
 
     def train(self, mode: bool = True) -> PaniniNet:
         super().train(mode)
@@ -169,6 +183,8 @@ class PaniniNet(nn.Module):
         if c.fusion != "dafi" and (dissection is not None or mask_bias is not None):
             raise ValueError("dissection and mask_bias need DAFI masks; this model uses fusion='catconv'")
         self._check_input(lq)
+        if self.channels_last:
+            lq = lq.contiguous(memory_format=torch.channels_last)
 
         dr = self.degradation_representation(lq)
         m1 = m2 = None

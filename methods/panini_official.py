@@ -188,9 +188,13 @@ def _factory(task: str, fusion: str, weights_name: str | None):
         else:
             weights_name_used = weights_name
         seed = options.pop("random_init_seed", None)
+        channels_last = bool(options.pop("channels_last", False))
         if options:
-            raise BenchError(f"{spec.name}: unknown option(s) {sorted(options)}; known: config, random_init_seed")
+            raise BenchError(
+                f"{spec.name}: unknown option(s) {sorted(options)}; known: config, random_init_seed, channels_last"
+            )
         model = build_panini(task, weights, device, config, fusion, weights_name_used, seed)
+        model.set_channels_last(channels_last)
         in_size = model.config.in_size
         if in_size != spec.in_size or model.config.out_size != spec.out_size:
             from dataclasses import replace

@@ -11,6 +11,7 @@ nothing heavy, so `bench methods` stays fast. A factory is called as
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,6 +180,12 @@ def create_method(name: str, weights: Any = None, device: str = "cpu", **options
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise BenchError(f"method '{name}': cannot import its factory '{entry.factory}': {exc}") from exc
+    accepted = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            known = ", ".join(sorted(set(accepted) - {"spec", "weights", "device"})) or "none"
+            raise BenchError(f"method '{name}': unknown option(s) {', '.join(unknown)}; known options: {known}")
     method = factory(entry.spec, weights=weights, device=device, **options)
     if not isinstance(method, Method):
         kind = type(method).__name__

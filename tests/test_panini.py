@@ -146,6 +146,16 @@ def test_dissection_and_mask_bias_follow_the_equations(tiny_mfr):
         tiny_mfr(lq, mask_bias=torch.zeros(3))
 
 
+def test_channels_last_mode_matches_the_default_layout():
+    model = build_panini("mfr", config="tiny", random_init_seed=6)
+    lq = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    with torch.no_grad():
+        ref = model(lq)
+        fast = model.set_channels_last()(lq)
+        back = model.set_channels_last(False)(lq)
+    assert torch.allclose(fast, ref, atol=1e-5) and torch.equal(back, ref)
+
+
 def test_sr_masks_do_not_depend_on_the_input():
     model = build_panini("sr", config="tiny", random_init_seed=2)
     lq = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1

@@ -12,18 +12,20 @@ def add_arguments(parser) -> None:
 
 
 def _weights_file(name: str) -> str:
-    """The cache path the weights registry expects for `name`, or the bare name if it cannot say."""
+    """Where the weights registry expects artefact `name` (marked when absent), or the bare name.
+
+    The registry (`bench.weights`, standard library only) is optional here: without it, or for a
+    name it does not know, the listing shows the name and never fails.
+    """
     try:
-        from bench import weights
+        from bench.weights import expected_path
     except ImportError:
         return name
-    locate = getattr(weights, "path", None)
-    if not callable(locate):
-        return name
     try:
-        return str(locate(name))
+        path = expected_path(name)
     except Exception:  # the listing must never fail because one artefact is unknown
         return name
+    return str(path) if path.is_file() else f"{path} (missing: bench weights fetch {name})"
 
 
 def _size(value) -> str:

@@ -1,0 +1,183 @@
+"""Full-size Panini-Net forward: time and peak memory, batch 1, inference mode; prints JSON.
+
+CPU: fp32 time per forward and the process's peak RSS. CUDA (`--device cuda`): fp32 with TF32 off,
+then fp16 and bf16 autocast, each with time, peak allocated memory, speed-up over fp32, max |deviation|
+from the fp32 output and PSNR of the [0, 1] image against the fp32 one.
+
+Weights: `--weights` takes an official checkpoint; without it the model gets a seeded random
+initialisation (timings do not depend on the values; the precision numbers do, so say which was used).
+
+    python benchmarks/panini_forward.py --task mfr --repeats 3
+    python benchmarks/panini_forward.py --task both --device cuda --repeats 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+from bench.methods.panini_official import build_panini
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class PeakRSS:
+    """Peak resident memory of this process while the block runs (Linux /proc sampling every 2 ms)."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+
+    @staticmethod
+    def current_mb() -> float:
+        statm = Path("/proc/self/statm")
+        if not statm.exists():
+            return float("nan")
+        return int(statm.read_text().split()[1]) * resource.getpagesize() / 2**20
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self.current_mb())
+            time.sleep(0.002)
+
+    def __enter__(self) -> PeakRSS:
+        self.before_mb = self.peak_mb = self.current_mb()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def time_forward(model, lq, repeats: int, dtype: torch.dtype | None, warmup: int = 1,
+                 ) -> tuple[torch.Tensor, list[float]]:
+    """Run `warmup` untimed forwards, then time `repeats`; `dtype` = autocast dtype or None for fp32."""
+    device = lq.device
+    times = []
+    out = None
+    for i in range(repeats + warmup):
+        _sync(device)
+        start = time.perf_counter()
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            out = model(lq)
+        _sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return out.float(), times
+
+
+def psnr01(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR of the [0, 1] images ((x + 1) / 2, clamped) of two raw outputs."""
+    a01, b01 = ((a + 1) / 2).clamp(0, 1), ((b + 1) / 2).clamp(0, 1)
+    mse = (a01 - b01).double().pow(2).mean().item()
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
+    return {"median_s": ordered[len(ordered) // 2], "min_s": ordered[0], "max_s": ordered[-1], "n": len(times)}
+
+
+def run_task(task: str, args: argparse.Namespace, device: torch.device) -> dict:
+    model = build_panini(task, weights=args.weights, device=str(device), config=args.config,
+                         random_init_seed=None if args.weights else args.seed)
+    size = model.config.in_size
+    lq = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(args.seed)) * 2 - 1).to(device)
+    result: dict = {"task": task, "input": [1, 3, size, size], "output_size": model.config.out_size,
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "weights": args.weights or f"random init, seed {args.seed}"}
+    if device.type == "cpu":
+        # the two layouts alternate, so that load from other processes hits both alike
+        runs: dict[str, list[float]] = {"cpu_fp32": [], "cpu_fp32_channels_last": []}
+        outputs, memory = {}, {}
+        for rep in range(args.repeats + 1):  # round 0 = warm-up of both layouts, untimed
+            for name in runs:
+                model.set_channels_last(name.endswith("channels_last"))
+                with PeakRSS() as rss:
+                    outputs[name], times = time_forward(model, lq, 1, None, warmup=0)
+                if rep == 0:
+                    continue
+                runs[name] += times
+                memory[name] = {"rss_mb_before_forward": round(rss.before_mb, 1),
+                                "peak_rss_mb_during_forward": round(rss.peak_mb, 1)}
+        ref = outputs["cpu_fp32"]
+        for name, times in runs.items():
+            result[name] = summary(times) | memory[name] | {
+                "max_abs_dev_vs_default_layout": (outputs[name] - ref).abs().max().item()}
+        result["cpu_fp32"]["output_std"] = ref.std().item()
+        result["channels_last_speedup"] = result["cpu_fp32"]["median_s"] / result["cpu_fp32_channels_last"]["median_s"]
+        model.set_channels_last(False)
+        if args.cpu_bf16:
+            out, times = time_forward(model, lq, args.repeats, torch.bfloat16)
+            result["cpu_bf16"] = summary(times) | {"max_abs_dev_vs_fp32": (out - ref).abs().max().item(),
+                                                   "psnr_vs_fp32_db": psnr01(out, ref)}
+        return result
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    torch.cuda.reset_peak_memory_stats(device)
+    ref, times = time_forward(model, lq, args.repeats, None)
+    fp32 = summary(times)
+    result["cuda_fp32"] = fp32 | {"peak_allocated_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+                                  "output_std": ref.std().item()}
+    variants = (("cuda_fp16", torch.float16, False), ("cuda_bf16", torch.bfloat16, False),
+                ("cuda_fp16_channels_last", torch.float16, True), ("cuda_fp32_channels_last", None, True))
+    for name, dtype, channels_last in variants:
+        model.set_channels_last(channels_last)
+        torch.cuda.reset_peak_memory_stats(device)
+        out, times = time_forward(model, lq, args.repeats, dtype)
+        stats = summary(times)
+        result[name] = stats | {
+            "peak_allocated_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+            "speedup_vs_fp32": fp32["median_s"] / stats["median_s"],
+            "max_abs_dev_vs_fp32": (out - ref).abs().max().item(),
+            "psnr_vs_fp32_db": psnr01(out, ref),
+            "finite": bool(torch.isfinite(out).all()),
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=["mfr", "sr", "both"], default="both")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--config", choices=["official", "tiny"], default="official", help="tiny: smoke test")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--weights", default=None, help="official checkpoint (else a seeded random init)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpu-bf16", action="store_true", help="also time bf16 autocast on the CPU")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    tasks = ["mfr", "sr"] if args.task == "both" else [args.task]
+    report = {
+        "benchmark": "panini_forward",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "config": args.config,
+        "batch": 1,
+        "results": [run_task(task, args, device) for task in tasks],
+    }
+    json.dump(report, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

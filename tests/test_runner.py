@@ -191,15 +191,57 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--virtual-time-budget=5000"]
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """`bench demo` with 2 faces per test set (the default is 8), one torch thread; returns (folder, stdout)."""
+    import contextlib
+    import io
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out, printed = tmp_path_factory.mktemp("demo") / "demo", io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            assert main(["demo", "--out", str(out), "--count", "2"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out, printed.getvalue()
+
+
+def test_demo_ends_with_the_report_and_explains_missing_weights(demo_run):
+    out, printed = demo_run
+    report = out / "report" / "index.html"
+    assert printed.strip().splitlines()[-1] == f"report: {report.resolve()}"
+    info = read_json(out / "run.json")
+    assert not info["failures"], info["failures"]
+    statuses = {name: m["status"] for name, m in info["methods"].items()}
+    assert statuses["Bicubic"] == statuses["Panini-Net (tiny, random)"] == "ok"
+    for spec in info["config"]["methods"]:  # baselines: scored when their weights are here, else explained
+        if spec["optional"]:
+            assert statuses[spec["name"]] in ("ok", "skipped")
+    html = report.read_text(encoding="utf-8")
+    missing = [n for n in info["notes"] if n["kind"] == "weights-missing"]
+    from markupsafe import escape
+
+    assert all(str(escape(n["message"])) in html for n in missing) and "bench weights fetch" in html
+    metrics = {r["metric"] for r in read_jsonl(out / "results.jsonl")}
+    assert {"psnr", "ssim"} <= metrics
+    for name in ("lpips", "fid"):  # scored where weights exist, otherwise a 'weights not found' column
+        assert name in metrics or any(n.get("metric") == name for n in missing)
+
+
 @pytest.mark.browser
-def test_report_in_headless_chromium(ci_run, tmp_path):
-    """The ci run's report (the demo's pipeline, tiny) opened from a local file: tables, images, no console
-    messages, a screenshot that is not blank."""
+def test_report_in_headless_chromium(demo_run, tmp_path):
+    """The demo's report opened from a local file: tables, decoded images, no console messages, a
+    screenshot that is not blank."""
+    out, _ = demo_run
     chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
                     None)
     if chromium is None:
         pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium chromium-driver)")
-    url = (ci_run / "report" / "index.html").resolve().as_uri()
+    url = (out / "report" / "index.html").resolve().as_uri()
 
     def chrome(*args):
         profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"

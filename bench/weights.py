@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.io import atomic_write_text
 
 ENV_WEIGHTS_DIR = "PANINI_BENCH_WEIGHTS"
 _CHUNK = 1 << 20
@@ -41,6 +42,7 @@ class Artefact:
     size: int | None = None
     page: str | None = None
     note: str = ""
+    manual: bool = False  # no direct download link: the user places the file by hand
 
     @property
     def expected_hash(self) -> str:
@@ -141,8 +143,7 @@ ARTEFACTS: tuple[Artefact, ...] = (
         "GFPGANv1.3.pth",
         _GFPGAN + "GFPGANv1.3.pth",
         consumer="GFP-GAN v1.3 (GFPGANv1Clean, params_ema)",
-        sha256_prefix="c953a88f",
-        note="prefix from a third-party file name, unverified",
+        note="digest unknown (a third party names it GFPGANv1.3-c953a88f.pth, unverified, so not enforced)",
     ),
     Artefact(
         "gfpgan-v1.4",
@@ -181,6 +182,7 @@ ARTEFACTS: tuple[Artefact, ...] = (
         consumer="FID reference statistics (BasicSR/GFP-GAN protocol: dict with mean/cov)",
         sha256_prefix="f7b384ab",
         note="hosted on Google Drive/Baidu (links in BasicSR docs/Metrics.md); place it by hand",
+        manual=True,
     ),
 )
 
@@ -278,9 +280,10 @@ def _read_record(path: Path) -> dict | None:
 def _write_record(path: Path, digest: str) -> None:
     stat = path.stat()
     record = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "recorded": time.time()}
-    tmp = _record_path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, _record_path(path))
+    try:
+        atomic_write_text(_record_path(path), json.dumps(record))
+    except OSError:
+        pass  # a read-only shared cache: verification still works, it just re-hashes next time
 
 
 def _check_digest(art: Artefact, digest: str, size: int, path: Path, recorded: dict | None) -> None:
@@ -338,9 +341,19 @@ def fetch(
     if path.is_file():
         verify_file(art, path)
         return path
+    if art.manual:
+        raise BenchError(f"{art.name!r} has no direct download: get it via {art.url} and place it at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     _download(art, part, progress=progress, timeout=timeout)
+    with open(part, "rb") as f:
+        head = f.read(512).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):  # e.g. a Google Drive confirmation page
+        part.unlink()
+        raise BenchError(
+            f"{art.url} returned a web page, not {art.filename}; download it in a browser"
+            f"{' from ' + art.page if art.page else ''} and place it at {path}"
+        )
     digest = sha256_file(part)
     try:
         _check_digest(art, digest, part.stat().st_size, path, None)

@@ -78,3 +78,35 @@ def registry_for(files: dict[str, Path]) -> Registry:
             name, sha256=sha256_file(path), sha256_prefix=None, size=path.stat().st_size
         )
     return registry
+
+
+def write_cleanfid_standin(folder: Path, seed: int = 0) -> Path:
+    """A small TorchScript file with the interface of clean-fid's `inception-2015-12-05.pt`: `.layers` maps
+    a normalised 299 px batch to 2048 features, `forward(x, return_features)` resizes inside. clean-fid's
+    own code and ours then run the same network, so their FIDs must agree."""
+
+    class Layers(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool = torch.nn.AdaptiveAvgPool2d(8)
+            self.proj = torch.nn.Linear(3 * 8 * 8, 2048)
+
+        def forward(self, x):
+            return torch.tanh(self.proj(self.pool(x).flatten(1)))[:, :, None, None]
+
+    class Standin(torch.nn.Module):
+        def __init__(self, layers):
+            super().__init__()
+            self.layers = layers
+
+        def forward(self, x: torch.Tensor, return_features: bool = True) -> torch.Tensor:
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+            return self.layers((x - 128) / 128).view(-1, 2048)
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        layers = Layers().eval()
+    path = folder / "inception-2015-12-05.pt"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.jit.script(Standin(torch.jit.script(layers))).save(str(path))
+    return path

@@ -85,7 +85,8 @@ class PerImageMetric:
     """Base for metrics defined per image (PSNR, SSIM, LPIPS): the set value is the mean of per-image values.
 
     State is the list of (id, value) pairs, so merging shards is concatenation and is exact.
-    Subclasses implement `_values(pred, gt) -> list[float]` and set `name` and `protocol`.
+    Subclasses implement `values(pred, gt) -> list[float]` (pure: no state change, so it may run in a
+    worker thread) and set `name` and `protocol`; `add(values, ids)` records values computed elsewhere.
     """
 
     name = "metric"
@@ -105,13 +106,16 @@ class PerImageMetric:
 
     def update(self, pred, gt, ids: list[str] | None = None) -> list[float]:
         """Score a batch; returns the per-image values (also kept for compute())."""
-        values = self._values(pred, gt)
+        values = self.values(pred, gt)
+        self.add(values, ids)
+        return values
+
+    def add(self, values: list[float], ids: list[str] | None = None) -> None:
         ids = list(ids) if ids is not None else default_ids(len(self._ids), len(values))
         if len(ids) != len(values):
             raise BenchError(f"{self.name}: {len(ids)} ids for a batch of {len(values)} images")
         self._ids.extend(ids)
         self._values_list.extend(values)
-        return values
 
     def per_image(self) -> list[dict]:
         pid = protocol_id(self.protocol)

@@ -79,9 +79,7 @@ def pair_folders(gt_dir, pred_dir, allow_missing: bool = False) -> tuple[list[Pa
             parts.append(f"no prediction in {pred_dir} for GT id(s) {show(missing)}")
         if extra:
             parts.append(f"prediction(s) {show(extra)} in {pred_dir} have no GT in {gt_dir}")
-        raise BenchError(
-            "; ".join(parts) + "; fix the folders or pass --allow-missing to score the common ids"
-        )
+        raise BenchError("; ".join(parts) + "; fix the folders or pass --allow-missing to score the common ids")
     pairs = [Pair(i, gt[i], pred[i]) for i in sorted(set(gt) & set(pred))]
     if not pairs:
         raise BenchError(f"no image pairs: {gt_dir} and {pred_dir} share no file stems")
@@ -92,12 +90,14 @@ def decode(data: bytes, path: Path) -> np.ndarray:
     """Bytes -> uint8 RGB HWC, like pytorch-fid/clean-fid read files (PIL convert('RGB'))."""
     try:
         with Image.open(io.BytesIO(data)) as img:
-            return np.asarray(img.convert("RGB"))
+            return np.array(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise BenchError(f"cannot decode image {path}: {exc}; re-export it as PNG") from None
 
 
-def _load_pair(pair: Pair, resize_policy: str) -> tuple[np.ndarray, np.ndarray]:
+def _load_pair(pair: Pair, resize_policy: str, pixel_metrics: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Decode one pair and compute its pixel metrics right here, in the decoder thread (numpy/scipy
+    release the GIL, so this overlaps with the networks on the main thread)."""
     gt, pred = decode(pair.gt.read_bytes(), pair.gt), decode(pair.pred.read_bytes(), pair.pred)
     if gt.shape != pred.shape:
         if resize_policy == "error":
@@ -106,16 +106,19 @@ def _load_pair(pair: Pair, resize_policy: str) -> tuple[np.ndarray, np.ndarray]:
                 f"{gt.shape[1]}x{gt.shape[0]}; resize it or pass --resize-policy bicubic"
             )
         pred = np.asarray(Image.fromarray(pred).resize((gt.shape[1], gt.shape[0]), Image.BICUBIC))
-    return gt, pred
+    as_batch = [torch.from_numpy(x[None]).permute(0, 3, 1, 2) for x in (pred, gt)]
+    values = {name: metric.values(*as_batch)[0] for name, metric in pixel_metrics.items()}
+    return gt, pred, values
 
 
-def _batches(pairs: list[Pair], batch_size: int, resize_policy: str, workers: int):
-    """Yield (ids, gt uint8 NCHW, pred uint8 NCHW) batches of equal-size images, decoded ahead in threads."""
+def _batches(pairs: list[Pair], batch_size: int, resize_policy: str, workers: int, pixel_metrics: dict):
+    """Yield (ids, gt uint8 NCHW, pred uint8 NCHW, pixel values) batches of equal-size images, decoded ahead
+    in threads."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         pending: deque = deque()
         chunks = (pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size))
         for chunk in chunks:
-            pending.append((chunk, [pool.submit(_load_pair, p, resize_policy) for p in chunk]))
+            pending.append((chunk, [pool.submit(_load_pair, p, resize_policy, pixel_metrics) for p in chunk]))
             if len(pending) > 2:  # at most ~3 batches decoded ahead: bounded memory
                 yield from _split_by_size(*_resolve(pending.popleft()))
         while pending:
@@ -131,9 +134,9 @@ def _split_by_size(chunk, loaded):
     start = 0
     for end in range(1, len(chunk) + 1):
         if end == len(chunk) or loaded[end][0].shape != loaded[start][0].shape:
-            gt = torch.from_numpy(np.stack([g for g, _ in loaded[start:end]])).permute(0, 3, 1, 2)
-            pred = torch.from_numpy(np.stack([p for _, p in loaded[start:end]])).permute(0, 3, 1, 2)
-            yield [p.id for p in chunk[start:end]], gt, pred
+            gt = torch.from_numpy(np.stack([item[0] for item in loaded[start:end]])).permute(0, 3, 1, 2)
+            pred = torch.from_numpy(np.stack([item[1] for item in loaded[start:end]])).permute(0, 3, 1, 2)
+            yield [p.id for p in chunk[start:end]], gt, pred, [item[2] for item in loaded[start:end]]
             start = end
 
 
@@ -163,9 +166,7 @@ def _save_cached(path: Path, ids: list[str], features: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def build_metrics(
-    names, device="cpu", registry: Registry = DEFAULT_REGISTRY, options: dict | None = None
-) -> dict:
+def build_metrics(names, device="cpu", registry: Registry = DEFAULT_REGISTRY, options: dict | None = None) -> dict:
     """name -> metric object; 'fid' and 'kid' share one Inception pass when both are asked for."""
     options = options or {}
     names = list(dict.fromkeys(names))
@@ -175,9 +176,7 @@ def build_metrics(
         if name in ("fid", "kid"):
             if name == inception[0]:
                 opts = {**options.get("fid", {}), **options.get("kid", {})}
-                metrics[name] = create_metric(
-                    "fid", outputs=tuple(inception), device=device, registry=registry, **opts
-                )
+                metrics[name] = create_metric("fid", outputs=tuple(inception), device=device, registry=registry, **opts)
         elif name == "lpips":
             metrics[name] = create_metric(name, device=device, registry=registry, **options.get(name, {}))
         else:
@@ -197,12 +196,13 @@ def evaluate_folders(
     registry: Registry = DEFAULT_REGISTRY,
     use_cache: bool = True,
     cache: Path | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     progress: bool | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Score PRED_DIR against GT_DIR. Returns (result rows, per-image rows).
 
     options: per-metric keyword options, e.g. {"lpips": {"net": "vgg"}, "fid": {"backend": "clean-fid"}}.
+    workers: decoder threads (default: number of CPUs, at most 8); they also compute PSNR/SSIM.
     Every row's protocol includes the pairing/resize conventions; its protocol_id hashes all of it.
     """
     from tqdm import tqdm
@@ -212,6 +212,7 @@ def evaluate_folders(
     if not metrics:
         raise BenchError("no metrics requested")
     pairs, missing, extra = pair_folders(gt_dir, pred_dir, allow_missing)
+    workers = workers or min(8, os.cpu_count() or 1)
     objects = build_metrics(metrics, device=device, registry=registry, options=options)
     inception = objects.get("fid") or objects.get("kid")
     if inception is not None and len(pairs) < 2:
@@ -224,12 +225,15 @@ def evaluate_folders(
         cached_gt = _load_cached(cache_path, [p.id for p in pairs])
     gt_features = []
 
-    bar = tqdm(
-        total=len(pairs), unit="img", desc="evaluate", disable=None if progress is None else not progress
-    )
-    for ids, gt, pred in _batches(pairs, batch_size, resize_policy, workers):
+    bar = tqdm(total=len(pairs), unit="img", desc="evaluate", disable=None if progress is None else not progress)
+    pixel = {name: m for name, m in objects.items() if name in ("psnr", "ssim")}
+    for ids, gt, pred, pixel_values in _batches(pairs, batch_size, resize_policy, workers, pixel):
+        for name, metric in pixel.items():
+            metric.add([values[name] for values in pixel_values], ids)
         gt_f, pred_f = gt.float() / 255.0, pred.float() / 255.0
         for name, metric in objects.items():
+            if name in pixel:
+                continue
             if metric is inception:
                 need_gt = inception.reference == "gt" and cached_gt is None
                 feats = metric.features(pred_f)
@@ -241,7 +245,7 @@ def evaluate_folders(
                 for k in range(len(ids)):  # batch 1 is fastest for LPIPS on a CPU
                     metric.update(pred_f[k : k + 1], gt_f[k : k + 1], ids[k : k + 1])
             else:
-                metric.update(pred, gt, ids) if name in ("psnr", "ssim") else metric.update(pred_f, gt_f, ids)
+                metric.update(pred_f, gt_f, ids)
         bar.update(len(ids))
     bar.close()
 

@@ -8,7 +8,8 @@ Frechet distance, float64 and without scipy's `sqrtm` (whose behaviour changed a
 with covariances written as Sigma_i = F_i^T F_i, tr sqrt(Sigma_1 Sigma_2) is the nuclear norm
 (sum of singular values) of F_1 F_2^T. From features F = (X - mean) / sqrt(n - 1), which is small
 when n < 2048 (the 1000-image regime where sqrtm is ill-conditioned); from a stored covariance
-F = sqrt(w) V^T from its eigen-decomposition.
+F = sqrt(w) V^T from its eigen-decomposition (or, against stored statistics, the eigenvalues of the
+small n x n matrix F_1 Sigma_2 F_1^T).
 
 KID: clean-fid's `kernel_distance` (cubic polynomial kernel, subsets of <= 1000) in float64, with an
 explicit generator; when both sets fit in one subset every subset is a permutation of the full sets
@@ -63,6 +64,16 @@ def frechet_distance_factors(mu1, f1, mu2, f2) -> float:
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """Frechet distance between two Gaussians given by mean and covariance (float64)."""
     return frechet_distance_factors(mu1, factor_from_covariance(sigma1), mu2, factor_from_covariance(sigma2))
+
+
+def fid_features_vs_stats(features: np.ndarray, mu_ref, sigma_ref) -> float:
+    """FID of a feature set against stored (mean, covariance): tr sqrt(S1 S2) = sum sqrt(eig(F1 S2 F1^T)),
+    an n x n problem, so no 2048 x 2048 decomposition of the stored covariance is needed."""
+    mu, f = covariance_factor(features)
+    sigma_ref = np.asarray(sigma_ref, np.float64)
+    diff = mu - np.asarray(mu_ref, np.float64)
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(f @ sigma_ref @ f.T), 0, None)).sum()
+    return float(diff @ diff + np.sum(f * f) + np.trace(sigma_ref) - 2.0 * cross)
 
 
 def fid_from_features(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -145,26 +156,20 @@ class CleanFIDFeatures:
         self.weights_sha256 = verify_file(registry.get(self.weights_name), path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation
-            self.model = InceptionV3W(
-                str(path.parent), download=False, resize_inside=mode == "legacy_tensorflow"
-            )
+            self.model = InceptionV3W(str(path.parent), download=False, resize_inside=mode == "legacy_tensorflow")
         self.mode, self.resize = mode, build_resizer(mode)
         self.device = torch.device(device)
         self.model.to(self.device)
         self.conventions = {
             "backend": f"clean-fid 0.1.35 TorchScript inception-2015-12-05, mode={mode}",
             "input": "uint8 RGB as float [0,255]",
-            "resize": "PIL bicubic per channel in float, to 299x299"
-            if mode == "clean"
-            else "inside the graph",
+            "resize": "PIL bicubic per channel in float, to 299x299" if mode == "clean" else "inside the graph",
         }
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> np.ndarray:
         u8 = (images * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        batch = torch.from_numpy(np.stack([self.resize(img) for img in u8]).astype(np.float32)).permute(
-            0, 3, 1, 2
-        )
+        batch = torch.from_numpy(np.stack([self.resize(img) for img in u8]).astype(np.float32)).permute(0, 3, 1, 2)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             feats = self.model(batch.contiguous().to(self.device))
@@ -184,7 +189,8 @@ def load_reference_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
             with np.load(path) as data:
                 return np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
         # BasicSR stores numpy arrays: allow exactly numpy's array reconstruction, nothing else.
-        safe = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.float64))]
+        multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # numpy 2 / 1
+        safe = [multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.float64))]
         with torch.serialization.safe_globals(safe):
             data = torch.load(path, map_location="cpu", weights_only=True)
         return np.asarray(data["mean"], np.float64), np.asarray(data["cov"], np.float64)
@@ -240,11 +246,7 @@ class InceptionDistances:
         if reference != "gt":
             if "kid" in self.outputs:
                 raise BenchError("kid needs reference features: use reference='gt', or request only 'fid'")
-            path = (
-                Path(reference)
-                if Path(reference).suffix in (".npz", ".pth")
-                else resolve(reference, registry)
-            )
+            path = Path(reference) if Path(reference).suffix in (".npz", ".pth") else resolve(reference, registry)
             self._ref_stats = load_reference_stats(path)
             reference_record = {"file": path.name, "sha256": sha256_file(path)}
         self.kid = {
@@ -359,11 +361,9 @@ class InceptionDistances:
                 )
         else:
             mu_r, sigma_r = self._ref_stats
-            f_r = factor_from_covariance(sigma_r)
 
             def fid_vs_stats(idx):
-                mu, f = covariance_factor(pred[idx])
-                return frechet_distance_factors(mu, f, mu_r, f_r)
+                return fid_features_vs_stats(pred[idx], mu_r, sigma_r)
 
             ci = bootstrap_statistic_ci(
                 n,

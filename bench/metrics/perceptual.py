@@ -99,13 +99,12 @@ class LPIPS(PerImageMetric):
         }
 
     @torch.no_grad()
-    def _values(self, pred, gt) -> list[float]:
+    def values(self, pred, gt) -> list[float]:
         check_pair(pred, gt)
         p, g = to_float_nchw(pred, "lpips prediction"), to_float_nchw(gt, "lpips ground truth")
         if min(p.shape[-2:]) < MIN_SIZE[self.net]:
             raise BenchError(
-                f"lpips ({self.net}) needs images of at least {MIN_SIZE[self.net]} px, "
-                f"got {tuple(p.shape[-2:])}"
+                f"lpips ({self.net}) needs images of at least {MIN_SIZE[self.net]} px, got {tuple(p.shape[-2:])}"
             )
         p, g = p.to(self.device), g.to(self.device)
         return self.model(p * 2 - 1, g * 2 - 1).flatten().double().cpu().tolist()

@@ -31,9 +31,7 @@ def prepare(images: np.ndarray, channel: str, crop_border: int) -> np.ndarray:
     return x
 
 
-def psnr_values(
-    pred_u8: np.ndarray, gt_u8: np.ndarray, channel: str = "rgb", crop_border: int = 0
-) -> list[float]:
+def psnr_values(pred_u8: np.ndarray, gt_u8: np.ndarray, channel: str = "rgb", crop_border: int = 0) -> list[float]:
     """Per-image PSNR in dB of uint8 NHWC batches (inf where the images are identical)."""
     p, g = prepare(pred_u8, channel, crop_border), prepare(gt_u8, channel, crop_border)
     mse = ((p - g) ** 2).reshape(len(p), -1).mean(axis=1)
@@ -48,28 +46,30 @@ def _gaussian_taps(sigma: float = 1.5, truncate: float = 3.5) -> np.ndarray:
     return taps / taps.sum()
 
 
-def ssim_values(
-    pred_u8: np.ndarray, gt_u8: np.ndarray, channel: str = "rgb", crop_border: int = 0
-) -> list[float]:
+def ssim_values(pred_u8: np.ndarray, gt_u8: np.ndarray, channel: str = "rgb", crop_border: int = 0) -> list[float]:
     """Per-image SSIM (mean over the valid window positions, then over channels)."""
-    p, g = prepare(pred_u8, channel, crop_border), prepare(gt_u8, channel, crop_border)
+    return [_ssim_one(p, g, channel, crop_border) for p, g in zip(pred_u8, gt_u8, strict=True)]
+
+
+def _ssim_one(pred_u8: np.ndarray, gt_u8: np.ndarray, channel: str, crop_border: int) -> float:
+    p, g = prepare(pred_u8[None], channel, crop_border)[0], prepare(gt_u8[None], channel, crop_border)[0]
     taps = _gaussian_taps()
     pad = len(taps) // 2
-    if min(p.shape[1:3]) < len(taps):
+    if min(p.shape[:2]) < len(taps):
         raise BenchError(
-            f"SSIM needs images of at least {len(taps)}x{len(taps)} px after cropping, "
-            f"got {p.shape[1]}x{p.shape[2]}"
+            f"SSIM needs images of at least {len(taps)}x{len(taps)} px after cropping, got {p.shape[0]}x{p.shape[1]}"
         )
-    # Five maps per image and channel, one separable filter pass; the border touching the padding is dropped.
-    p, g = np.ascontiguousarray(p.transpose(0, 3, 1, 2)), np.ascontiguousarray(g.transpose(0, 3, 1, 2))
-    maps = np.stack([p, g, p * p, g * g, p * g])  # (5, N, C, H, W)
-    for axis in (3, 4):
+    # Five moment maps per channel, one separable filter pass (scipy releases the GIL, so decoder threads
+    # can run this next to the network); the border touching the padding is dropped, as skimage does.
+    p, g = np.ascontiguousarray(p.transpose(2, 0, 1)), np.ascontiguousarray(g.transpose(2, 0, 1))
+    maps = np.stack([p, g, p * p, g * g, p * g])  # (5, C, H, W)
+    for axis in (2, 3):
         maps = ndimage.correlate1d(maps, taps, axis=axis, mode="reflect")
     ux, uy, uxx, uyy, uxy = maps[..., pad:-pad, pad:-pad]
     vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return s.mean(axis=(2, 3)).mean(axis=1).tolist()
+    return float(s.mean(axis=(1, 2)).mean())
 
 
 class _PixelMetric(PerImageMetric):
@@ -97,7 +97,7 @@ class _PixelMetric(PerImageMetric):
             "bootstrap": self.bootstrap,
         }
 
-    def _values(self, pred, gt) -> list[float]:
+    def values(self, pred, gt) -> list[float]:
         check_pair(pred, gt)
         p, g = to_uint8_nhwc(pred, f"{self.name} prediction"), to_uint8_nhwc(gt, f"{self.name} ground truth")
         return type(self).function(p, g, self.channel, self.crop_border)

@@ -505,11 +505,16 @@ class Runner:
         state = self._open()
         try:
             self._run(state)
+        except BenchError as exc:  # a problem of the whole run (e.g. a metric's weights): say so in run.json
+            state.info["status"], state.info["error"] = "failed", str(exc)
+            self._save(state)
+            raise
         finally:
             self.dist.close()
         return self.out
 
     def _run(self, state: RunState) -> None:
+        metric_names, _ = self._metrics(state)  # first: a missing metric weight stops the run before any work
         start = time.perf_counter()
         testsets = {}
         for spec_ts in self.cfg["testsets"]:
@@ -521,7 +526,6 @@ class Runner:
                 "preset": ts.info.get("preset"), "count": len(ts.rows), "seed": spec_ts["seed"],
                 "source": spec_ts["source"] if not spec_ts["path"] else spec_ts["path"]}
         state.timings["testsets"] += time.perf_counter() - start
-        metric_names, _ = self._metrics(state)
         self._save(state)
         for spec in self.cfg["methods"]:
             self._method(spec, testsets, metric_names, state)

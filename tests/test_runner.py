@@ -274,3 +274,13 @@ def test_ci_run_matches_its_recorded_expected_values(ci_run, capsys):
     from a ci run; re-record it (same command) when a change of the synthetic faces or degradations is meant."""
     assert main(["compare", str(ci_run)]) == 0, capsys.readouterr().out
     assert "13 values checked" in capsys.readouterr().out
+
+
+def test_an_unusable_metric_stops_the_run_before_any_work(tmp_path):
+    path = _experiment(tmp_path, '[[methods]]\nname = "Bicubic"\nmethod = "bicubic"\n')
+    out = tmp_path / "run"
+    with pytest.raises(BenchError, match="unknown metric 'sharpness'"):
+        Runner(load_experiment(path, ['experiment.metrics=["psnr", "sharpness"]']), out).run()
+    info = read_json(out / "run.json")
+    assert info["status"] == "failed" and "sharpness" in info["error"]
+    assert not (out / "testsets").exists()

@@ -15,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue a run in --out; finished work is reused")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key, e.g. --set experiment.batch_size=2 --set testsets.mfr.count=10")
-    parser.add_argument("--testsets", metavar="DIR", help="where test sets are built and reused "
-                        "(default RUN_DIR/testsets)")
+    parser.add_argument("--testsets", metavar="DIR", help="where test sets are built and reused, shared by "
+                        "runs (default $PANINI_BENCH_TESTSETS, else RUN_DIR/testsets)")
     parser.add_argument("--report", action="store_true", help="also write the HTML report at the end")
     parser.add_argument("--check", action="store_true", help="validate the experiment file and exit")
 
@@ -33,7 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from bench.runner import Runner
 
     out = Path(args.out or Path("runs") / exp.name)
-    runner = Runner(exp, out, device=args.device, resume=args.resume, testset_root=args.testsets)
+    import os
+
+    testsets = args.testsets or os.environ.get("PANINI_BENCH_TESTSETS")
+    runner = Runner(exp, out, device=args.device, resume=args.resume, testset_root=testsets)
     runner.run()
     if not runner.dist.main:
         return 0

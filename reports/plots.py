@@ -99,5 +99,6 @@ def distribution_plot(per_image: list[dict], metric: str, title: str) -> bytes |
     ax.set_xticks(range(1, len(names) + 1), [n if len(n) < 22 else n[:20] + "…" for n in names],
                   rotation=15, fontsize=7)
     ax.set_title(title, fontsize=9)
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)

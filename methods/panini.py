@@ -20,12 +20,12 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import torch
-from bench.methods.dre import DegradationEncoder
-from bench.methods.panini_encoder import ImageEncoder
-from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, default_channels
 from torch import nn
 
 from bench.errors import BenchError
+from bench.methods.dre import DegradationEncoder
+from bench.methods.panini_encoder import ImageEncoder
+from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, default_channels
 
 DISSECTION_MODES = (None, "ife", "gpb")
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from bench.errors import BenchError
 from bench.methods.checkpoints import load_strict, read_checkpoint, take_prefix
 from bench.methods.dre import moco_checkpoint_to_ours, official_dre_to_ours
 from bench.methods.panini import PaniniConfig, PaniniNet, PaniniOutputs, official_config, tiny_config
 from bench.methods.registry import Method, MethodSpec
 from bench.methods.stylegan2 import mmgen_generator_to_ours
-
-from bench.errors import BenchError
 
 TASK_NAMES = {"mfr": "panini-mfr", "sr": "panini-sr16"}
 

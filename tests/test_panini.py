@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from golden import Fixture
+
+from bench.errors import BenchError
 from bench.methods import create_method
 from bench.methods.dre import DegradationEncoder, moco_checkpoint_to_ours
 from bench.methods.panini import PaniniNet, official_config, parameter_counts, tiny_config
 from bench.methods.panini_official import build_panini, load_official_panini, official_panini_to_ours
 from conftest import shared_path
-from golden import Fixture
-
-from bench.errors import BenchError
 
 
 def fixture(task: str) -> Fixture:
@@ -32,9 +32,11 @@ def test_official_golden_vectors(task, name, tmp_path):
     """Released-file layout -> public loader -> one full-size forward == the official code's output."""
     fx = fixture(task)
     fx.check_fills()
-    path = tmp_path / "panini.pth"
-    torch.save(fx.released_checkpoint(), path)
-    method = create_method(name, weights=path)
+    checkpoint = fx.released_checkpoint()
+    if task == "mfr":  # through a file once (torch.load weights_only=True), as a loaded dict for SR
+        torch.save(checkpoint, tmp_path / "panini.pth")
+        checkpoint = tmp_path / "panini.pth"
+    method = create_method(name, weights=checkpoint)
     lq = fx.input()
     with torch.no_grad():
         out = method.model.analyze(lq)
@@ -146,6 +148,16 @@ def test_dissection_and_mask_bias_follow_the_equations(tiny_mfr):
         tiny_mfr(lq, mask_bias=torch.zeros(3))
 
 
+def test_dense_block_inference_path_equals_the_autograd_path():
+    from bench.methods.panini_encoder import ResidualDenseBlock
+
+    block = ResidualDenseBlock(4, 8)
+    x = torch.randn(2, 4, 16, 16)
+    with torch.no_grad():
+        fast = block(x)
+    assert torch.equal(fast, block(x))  # grad enabled: the concatenating path
+
+
 def test_channels_last_mode_matches_the_default_layout():
     model = build_panini("mfr", config="tiny", random_init_seed=6)
     lq = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(2)) * 2 - 1
@@ -226,3 +238,19 @@ def test_paper_option_freezes_the_dre():
     model = build_panini("mfr", config=tiny_config("mfr", train_dre=False), random_init_seed=5).train()
     assert not any(p.requires_grad for p in model.dre.parameters())
     assert not model.dre.training and model.encoder.training
+
+
+def test_forward_benchmark_runs_on_a_tiny_config(capsys):
+    import importlib.util
+    import json
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("panini_forward", REPO / "benchmarks" / "panini_forward.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--config", "tiny", "--task", "sr", "--repeats", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    result = report["results"][0]
+    assert result["cpu_fp32"]["n"] == 1 and result["cpu_fp32"]["median_s"] > 0
+    assert result["cpu_fp32_channels_last"]["max_abs_dev_vs_default_layout"] < 1e-4

@@ -6,6 +6,8 @@ import json
 
 import pytest
 import torch
+
+from bench.errors import BenchError
 from bench.methods.checkpoints import load_strict
 from bench.methods.stylegan2 import (
     StyleGAN2Discriminator,
@@ -18,8 +20,6 @@ from bench.methods.stylegan2 import (
     upfirdn2d,
 )
 from conftest import shared_path
-
-from bench.errors import BenchError
 
 TINY_CHANNELS = {4: 16, 8: 16, 16: 8, 32: 8}
 
@@ -172,3 +172,24 @@ def test_mmgen_generator_and_discriminator_layout_load_strictly():
     bad["style_mapping.9.bias"] = torch.zeros(512)
     with pytest.raises(BenchError, match="unexpected key.*style.9.bias"):
         check_keys(gen, mmgen_generator_to_ours(bad), "generator")
+
+
+def test_mmgen_checkpoint_file_loads_generator_ema_and_discriminator(tmp_path):
+    """An MMGeneration-style file (`generator_ema.` / `discriminator.` prefixes) loads into full-size G and D."""
+    from bench.methods.stylegan2 import load_mmgen_checkpoint
+
+    gen_state = {k: torch.full(v.shape, 0.5) for k, v in _spec_entries("panini_mfr", "generator.").items()}
+    disc_state = {k: torch.full(v.shape, 0.25) for k, v in _spec_entries("panini_mfr", "discriminator.").items()}
+    stored = torch.load(shared_path("fixtures", "official", "panini_mfr", "stored.pt"), weights_only=True)
+    gen_state |= {k[len("generator."):]: v for k, v in stored.items() if k.startswith("generator.")}
+    disc_state |= {k[len("discriminator."):]: v for k, v in stored.items() if k.startswith("discriminator.")}
+    checkpoint = {"state_dict": {"generator_ema." + k: v for k, v in gen_state.items()}
+                  | {"discriminator." + k: v for k, v in disc_state.items()}, "meta": {}}
+    path = tmp_path / "stylegan2.pth"
+    torch.save(checkpoint, path)
+    gen = load_mmgen_checkpoint(StyleGAN2Generator(1024), path)
+    assert gen.convs[3].conv.modulation.bias[0].item() == 0.5 and gen.noises.noise_16[0, 0, 0, 0].item() == 0.5
+    disc = load_mmgen_checkpoint(StyleGAN2Discriminator(1024), checkpoint)
+    assert disc.final_linear[1].weight[0, 0].item() == 0.25
+    with pytest.raises(BenchError, match="no 'generator.\\*' entries"):
+        load_mmgen_checkpoint(StyleGAN2Generator(1024), checkpoint, prefix="generator.")

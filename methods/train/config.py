@@ -1,6 +1,6 @@
 """Typed training configurations: TOML in, frozen dataclasses out, every key and type checked.
 
-A config file is plain data. The bundled presets (`bench/configs/train-*.toml`) are complete files,
+A config file is plain data. The bundled presets (`bench/configs/train/*.toml`) are complete files,
 one per (task, preset); nothing inherits from anything. Keys left out of a user's file take the
 dataclass defaults, which are the values the official code actually ran. An unknown key or a value
 of the wrong type is a `BenchError` naming the file and the dotted key.
@@ -25,7 +25,7 @@ import tomllib
 import bench
 from bench.errors import BenchError
 
-CONFIG_DIR = Path(bench.__file__).resolve().parent / "configs"
+CONFIG_DIR = Path(bench.__file__).resolve().parent / "configs" / "train"
 
 
 def _runtime(default: Any) -> Any:
@@ -261,7 +261,7 @@ def from_dict(task: str, data: dict, where: str = "config") -> Any:
 
 
 def resolve_config_path(name_or_path: str) -> Path:
-    """A file path, or the name of a bundled preset (`bench/configs/<name>.toml`)."""
+    """A file path, or the name of a bundled preset (`bench/configs/train/<name>.toml`)."""
     path = Path(name_or_path)
     if path.is_file():
         return path

@@ -1,0 +1,161 @@
+"""What every metric shares: the protocol record, input checks, result rows and mergeable state.
+
+A metric's protocol is explicit data (a dict of conventions plus the SHA-256 of every weight file
+it uses); its id is a short hash of that dict and goes into every result row, so two numbers are
+comparable exactly when their protocol ids are equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+
+PROTOCOL_VERSION = 1
+
+
+def protocol_id(protocol: dict) -> str:
+    """Short stable hash of a protocol dict (canonical JSON, sorted keys)."""
+    blob = json.dumps(protocol, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def to_uint8_nhwc(images, what: str = "image") -> np.ndarray:
+    """float32 NCHW in [0,1] (rounded like the official `tensor2img`) or uint8 NCHW -> uint8 NHWC numpy."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(getattr(images, "shape", ()))
+        raise BenchError(f"{what}: expected an (N,3,H,W) RGB batch, got shape {shape}")
+    images = images.detach().cpu()
+    if images.dtype == torch.uint8:
+        return images.permute(0, 2, 3, 1).contiguous().numpy()
+    check_finite(images, what)
+    return (images.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def to_float_nchw(images, what: str = "image") -> torch.Tensor:
+    """uint8 NCHW (divided by 255, like ToTensor) or float NCHW in [0,1] -> float32 NCHW tensor."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(getattr(images, "shape", ()))
+        raise BenchError(f"{what}: expected an (N,3,H,W) RGB batch, got shape {shape}")
+    if images.dtype == torch.uint8:
+        return images.float() / 255.0
+    check_finite(images, what)
+    return images.float()
+
+
+def check_finite(images: torch.Tensor, what: str) -> None:
+    if not torch.isfinite(images).all():
+        bad = (~torch.isfinite(images)).flatten(1).any(1).nonzero().flatten().tolist()
+        raise BenchError(f"{what}: NaN or infinite values in batch item(s) {bad}; fix the method's output")
+
+
+def check_pair(pred, gt) -> None:
+    if tuple(pred.shape) != tuple(gt.shape):
+        raise BenchError(
+            f"prediction shape {tuple(pred.shape)} differs from ground truth {tuple(gt.shape)}; "
+            "resize the prediction to the GT size or choose a resize policy"
+        )
+
+
+def default_ids(start: int, count: int) -> list[str]:
+    return [str(i) for i in range(start, start + count)]
+
+
+def result_row(metric: str, value: float, n: int, protocol: dict, ci: tuple | None = None, **extra) -> dict:
+    """One result row as DESIGN.md's results.jsonl expects (value, n, confidence interval, protocol)."""
+    row: dict[str, Any] = {"metric": metric, "value": float(value), "n": int(n)}
+    if ci is not None:
+        row["ci_low"], row["ci_high"], row["ci_level"] = float(ci[0]), float(ci[1]), float(ci[2])
+    row["protocol_id"] = protocol_id(protocol)
+    row["protocol"] = protocol
+    row.update(extra)
+    return row
+
+
+class PerImageMetric:
+    """Base for metrics defined per image (PSNR, SSIM, LPIPS): the set value is the mean of per-image values.
+
+    State is the list of (id, value) pairs, so merging shards is concatenation and is exact.
+    Subclasses implement `values(pred, gt) -> list[float]` (pure: no state change, so it may run in a
+    worker thread) and set `name` and `protocol`; `add(values, ids)` records values computed elsewhere.
+    """
+
+    name = "metric"
+    higher_is_better = True
+
+    def __init__(self, ci_resamples: int = 1000, ci_level: float = 0.95, ci_seed: int = 0):
+        self.bootstrap = {"resamples": int(ci_resamples), "level": float(ci_level), "seed": int(ci_seed)}
+        self.reset()
+
+    @property
+    def protocol(self) -> dict:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        self._ids: list[str] = []
+        self._values_list: list[float] = []
+
+    def update(self, pred, gt, ids: list[str] | None = None) -> list[float]:
+        """Score a batch; returns the per-image values (also kept for compute())."""
+        values = self.values(pred, gt)
+        self.add(values, ids)
+        return values
+
+    def add(self, values: list[float], ids: list[str] | None = None) -> None:
+        ids = list(ids) if ids is not None else default_ids(len(self._ids), len(values))
+        if len(ids) != len(values):
+            raise BenchError(f"{self.name}: {len(ids)} ids for a batch of {len(values)} images")
+        self._ids.extend(ids)
+        self._values_list.extend(values)
+
+    def per_image(self) -> list[dict]:
+        pid = protocol_id(self.protocol)
+        return [
+            {"id": i, "metric": self.name, "value": v, "protocol_id": pid}
+            for i, v in zip(self._ids, self._values_list, strict=True)
+        ]
+
+    def compute(self) -> list[dict]:
+        from bench.metrics.bootstrap import bootstrap_mean_ci
+
+        if not self._values_list:
+            raise BenchError(f"{self.name}: no images were scored")
+        values = np.asarray(self._values_list, dtype=np.float64)
+        ci = bootstrap_mean_ci(values, **self.bootstrap)
+        return [
+            result_row(
+                self.name,
+                values.mean(),
+                len(values),
+                self.protocol,
+                ci=ci,
+                n_infinite=int(np.isinf(values).sum()),
+            )
+        ]
+
+    def state_dict(self) -> dict:
+        return {
+            "protocol_id": protocol_id(self.protocol),
+            "ids": list(self._ids),
+            "values": list(self._values_list),
+        }
+
+    def merge(self, other) -> None:
+        """Add another shard's state (a metric of the same protocol, or its state_dict())."""
+        state = other.state_dict() if hasattr(other, "state_dict") else other
+        if state["protocol_id"] != protocol_id(self.protocol):
+            raise BenchError(
+                f"{self.name}: cannot merge states of different protocols "
+                f"({state['protocol_id']} vs {protocol_id(self.protocol)})"
+            )
+        self._ids.extend(state["ids"])
+        self._values_list.extend(state["values"])

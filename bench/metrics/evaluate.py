@@ -1,0 +1,274 @@
+"""Score a folder pair: files paired by stem, each image decoded once, all metrics in one streaming pass.
+
+Memory is bounded by the batch size (plus 8 KiB of Inception features per image). A background
+thread decodes the next batches while the metrics run on the current one. The GT side's Inception
+features are cached on disk, keyed by the GT files' SHA-256, the backend conventions and the
+weights hash, so re-scoring another method on the same test set skips half of the FID work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from bench.errors import BenchError
+from bench.metrics import create_metric
+from bench.metrics.base import protocol_id
+from bench.weights import DEFAULT_REGISTRY, Registry
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+RESIZE_POLICIES = ("error", "bicubic")
+DEFAULT_METRICS = ("psnr", "ssim", "lpips", "fid", "kid")
+
+
+def cache_dir() -> Path:
+    """`$PANINI_BENCH_CACHE`, else `$XDG_CACHE_HOME/panini-bench` (default ~/.cache/panini-bench)."""
+    override = os.environ.get("PANINI_BENCH_CACHE")
+    if override:
+        return Path(override).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "panini-bench"
+
+
+@dataclass(frozen=True)
+class Pair:
+    id: str
+    gt: Path
+    pred: Path
+
+
+def list_images(folder: Path) -> dict[str, Path]:
+    """stem -> file for the images directly in FOLDER (any case of the usual extensions)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BenchError(f"{folder} is not a directory")
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            if path.stem in found:
+                raise BenchError(
+                    f"{folder}: two images share the stem {path.stem!r} ({found[path.stem].name}, "
+                    f"{path.name}); keep one"
+                )
+            found[path.stem] = path
+    return found
+
+
+def pair_folders(gt_dir, pred_dir, allow_missing: bool = False) -> tuple[list[Pair], list[str], list[str]]:
+    """(pairs, GT ids without prediction, prediction ids without GT). Missing/extra files are an error
+    unless allow_missing, in which case only the common ids are scored and the rest is recorded."""
+    gt, pred = list_images(gt_dir), list_images(pred_dir)
+    missing, extra = sorted(set(gt) - set(pred)), sorted(set(pred) - set(gt))
+    if (missing or extra) and not allow_missing:
+
+        def show(ids):
+            return ", ".join(ids[:20]) + (f" ... ({len(ids)} in all)" if len(ids) > 20 else "")
+
+        parts = []
+        if missing:
+            parts.append(f"no prediction in {pred_dir} for GT id(s) {show(missing)}")
+        if extra:
+            parts.append(f"prediction(s) {show(extra)} in {pred_dir} have no GT in {gt_dir}")
+        raise BenchError("; ".join(parts) + "; fix the folders or pass --allow-missing to score the common ids")
+    pairs = [Pair(i, gt[i], pred[i]) for i in sorted(set(gt) & set(pred))]
+    if not pairs:
+        raise BenchError(f"no image pairs: {gt_dir} and {pred_dir} share no file stems")
+    return pairs, missing, extra
+
+
+def decode(data: bytes, path: Path) -> np.ndarray:
+    """Bytes -> uint8 RGB HWC, like pytorch-fid/clean-fid read files (PIL convert('RGB'))."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return np.array(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise BenchError(f"cannot decode image {path}: {exc}; re-export it as PNG") from None
+
+
+def _load_pair(pair: Pair, resize_policy: str, pixel_metrics: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Decode one pair and compute its pixel metrics right here, in the decoder thread (numpy/scipy
+    release the GIL, so this overlaps with the networks on the main thread)."""
+    gt, pred = decode(pair.gt.read_bytes(), pair.gt), decode(pair.pred.read_bytes(), pair.pred)
+    if gt.shape != pred.shape:
+        if resize_policy == "error":
+            raise BenchError(
+                f"{pair.pred} is {pred.shape[1]}x{pred.shape[0]} but its GT {pair.gt} is "
+                f"{gt.shape[1]}x{gt.shape[0]}; resize it or pass --resize-policy bicubic"
+            )
+        pred = np.asarray(Image.fromarray(pred).resize((gt.shape[1], gt.shape[0]), Image.BICUBIC))
+    as_batch = [torch.from_numpy(x[None]).permute(0, 3, 1, 2) for x in (pred, gt)]
+    values = {name: metric.values(*as_batch)[0] for name, metric in pixel_metrics.items()}
+    return gt, pred, values
+
+
+def _batches(pairs: list[Pair], batch_size: int, resize_policy: str, workers: int, pixel_metrics: dict):
+    """Yield (ids, gt uint8 NCHW, pred uint8 NCHW, pixel values) batches of equal-size images, decoded ahead
+    in threads."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending: deque = deque()
+        chunks = (pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size))
+        for chunk in chunks:
+            pending.append((chunk, [pool.submit(_load_pair, p, resize_policy, pixel_metrics) for p in chunk]))
+            if len(pending) > 2:  # at most ~3 batches decoded ahead: bounded memory
+                yield from _split_by_size(*_resolve(pending.popleft()))
+        while pending:
+            yield from _split_by_size(*_resolve(pending.popleft()))
+
+
+def _resolve(item):
+    chunk, futures = item
+    return chunk, [f.result() for f in futures]
+
+
+def _split_by_size(chunk, loaded):
+    start = 0
+    for end in range(1, len(chunk) + 1):
+        if end == len(chunk) or loaded[end][0].shape != loaded[start][0].shape:
+            gt = torch.from_numpy(np.stack([item[0] for item in loaded[start:end]])).permute(0, 3, 1, 2)
+            pred = torch.from_numpy(np.stack([item[1] for item in loaded[start:end]])).permute(0, 3, 1, 2)
+            yield [p.id for p in chunk[start:end]], gt, pred, [item[2] for item in loaded[start:end]]
+            start = end
+
+
+def _gt_cache_key(pairs: list[Pair], protocol: dict) -> str:
+    digest = hashlib.sha256()
+    for pair in pairs:
+        digest.update(pair.id.encode() + b"\0" + hashlib.sha256(pair.gt.read_bytes()).digest())
+    conventions = {k: v for k, v in protocol.items() if k not in ("metric", "bootstrap", "kid")}
+    digest.update(json.dumps(conventions, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:32]
+
+
+def _load_cached(path: Path, ids: list[str]) -> np.ndarray | None:
+    try:
+        with np.load(path) as data:
+            if list(data["ids"]) == ids:
+                return data["features"]
+    except (OSError, KeyError, ValueError):
+        return None
+    return None
+
+
+def _save_cached(path: Path, ids: list[str], features: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, ids=np.asarray(ids), features=features)
+    os.replace(tmp, path)
+
+
+def build_metrics(names, device="cpu", registry: Registry = DEFAULT_REGISTRY, options: dict | None = None) -> dict:
+    """name -> metric object; 'fid' and 'kid' share one Inception pass when both are asked for."""
+    options = options or {}
+    names = list(dict.fromkeys(names))
+    metrics = {}
+    inception = [n for n in names if n in ("fid", "kid")]
+    for name in names:
+        if name in ("fid", "kid"):
+            if name == inception[0]:
+                opts = {**options.get("fid", {}), **options.get("kid", {})}
+                metrics[name] = create_metric("fid", outputs=tuple(inception), device=device, registry=registry, **opts)
+        elif name == "lpips":
+            metrics[name] = create_metric(name, device=device, registry=registry, **options.get(name, {}))
+        else:
+            metrics[name] = create_metric(name, **options.get(name, {}))
+    return metrics
+
+
+def evaluate_folders(
+    gt_dir,
+    pred_dir,
+    metrics=DEFAULT_METRICS,
+    device="cpu",
+    batch_size: int = 8,
+    allow_missing: bool = False,
+    resize_policy: str = "error",
+    options: dict | None = None,
+    registry: Registry = DEFAULT_REGISTRY,
+    use_cache: bool = True,
+    cache: Path | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Score PRED_DIR against GT_DIR. Returns (result rows, per-image rows).
+
+    options: per-metric keyword options, e.g. {"lpips": {"net": "vgg"}, "fid": {"backend": "clean-fid"}}.
+    workers: decoder threads (default: number of CPUs, at most 8); they also compute PSNR/SSIM.
+    Every row's protocol includes the pairing/resize conventions; its protocol_id hashes all of it.
+    """
+    from tqdm import tqdm
+
+    if resize_policy not in RESIZE_POLICIES:
+        raise BenchError(f"resize policy must be one of {RESIZE_POLICIES}, got {resize_policy!r}")
+    if not metrics:
+        raise BenchError("no metrics requested")
+    pairs, missing, extra = pair_folders(gt_dir, pred_dir, allow_missing)
+    workers = workers or min(8, os.cpu_count() or 1)
+    objects = build_metrics(metrics, device=device, registry=registry, options=options)
+    inception = objects.get("fid") or objects.get("kid")
+    if inception is not None and len(pairs) < 2:
+        raise BenchError(f"FID/KID need at least 2 image pairs, {gt_dir} and {pred_dir} have {len(pairs)}")
+
+    cached_gt, cache_path = None, None
+    if inception is not None and inception.reference == "gt" and use_cache:
+        key = _gt_cache_key(pairs, inception.protocol(inception.outputs[0]))
+        cache_path = (cache or cache_dir()) / "gt-features" / f"{key}.npz"
+        cached_gt = _load_cached(cache_path, [p.id for p in pairs])
+    gt_features = []
+
+    bar = tqdm(total=len(pairs), unit="img", desc="evaluate", disable=None if progress is None else not progress)
+    pixel = {name: m for name, m in objects.items() if name in ("psnr", "ssim")}
+    for ids, gt, pred, pixel_values in _batches(pairs, batch_size, resize_policy, workers, pixel):
+        for name, metric in pixel.items():
+            metric.add([values[name] for values in pixel_values], ids)
+        gt_f, pred_f = gt.float() / 255.0, pred.float() / 255.0
+        for name, metric in objects.items():
+            if name in pixel:
+                continue
+            if metric is inception:
+                need_gt = inception.reference == "gt" and cached_gt is None
+                feats = metric.features(pred_f)
+                gt_feats = metric.features(gt_f) if need_gt else None
+                if gt_feats is not None:
+                    gt_features.append(gt_feats)
+                metric.add_features(feats, gt_feats, ids)
+            elif name == "lpips" and metric.device.type == "cpu":
+                for k in range(len(ids)):  # batch 1 is fastest for LPIPS on a CPU
+                    metric.update(pred_f[k : k + 1], gt_f[k : k + 1], ids[k : k + 1])
+            else:
+                metric.update(pred_f, gt_f, ids)
+        bar.update(len(ids))
+    bar.close()
+
+    if cached_gt is not None:
+        inception.set_reference_features(cached_gt)
+    elif cache_path is not None and gt_features:
+        _save_cached(cache_path, [p.id for p in pairs], np.concatenate(gt_features))
+
+    evaluation = {"pairing": "by file stem", "decode": "PIL convert('RGB')", "resize_policy": resize_policy}
+    rows, per_image = [], []
+    for metric in dict.fromkeys(objects.values()):
+        new_rows = metric.compute()
+        renamed = {}
+        for row in new_rows:
+            old = row["protocol_id"]
+            row["protocol"] = {**row["protocol"], "evaluation": evaluation}
+            row["protocol_id"] = renamed[old] = protocol_id(row["protocol"])
+            row["n_missing"], row["n_extra"] = len(missing), len(extra)
+            if missing or extra:
+                row["missing_ids"], row["extra_ids"] = missing, extra
+            if metric is inception:
+                row["gt_cache"] = "hit" if cached_gt is not None else ("written" if cache_path else "off")
+            rows.append(row)
+        for item in metric.per_image():
+            per_image.append({**item, "protocol_id": renamed.get(item["protocol_id"], item["protocol_id"])})
+    return rows, per_image

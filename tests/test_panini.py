@@ -243,8 +243,9 @@ def test_forward_benchmark_runs_on_a_tiny_config(capsys):
     spec = importlib.util.spec_from_file_location("panini_forward", REPO / "benchmarks" / "panini_forward.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--config", "tiny", "--task", "sr", "--repeats", "1"]) == 0
+    assert bench.main(["--config", "tiny", "--task", "sr", "--repeats", "1", "--cpu-bf16"]) == 0
     report = json.loads(capsys.readouterr().out)
     result = report["results"][0]
     assert result["cpu_fp32"]["n"] == 1 and result["cpu_fp32"]["median_s"] > 0
     assert result["cpu_fp32_channels_last"]["max_abs_dev_vs_default_layout"] < 1e-4
+    assert result["cpu_bf16_weights"]["psnr_vs_fp32_db"] > 40 and result["cpu_bf16_weights"]["finite"]

@@ -4,4 +4,5 @@ import sys
 
 from bench.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # guarded: DataLoader workers started with spawn re-import this module
+    sys.exit(main())

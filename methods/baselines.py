@@ -86,9 +86,6 @@ class BaselineMethod(Method):
             x = F.interpolate(x, size=(self.in_resize, self.in_resize), mode="bilinear", align_corners=False)
         return x
 
-    def forward_native(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
     def restore(self, lq: torch.Tensor) -> torch.Tensor:
         self.check_input(lq)
         with torch.inference_mode():

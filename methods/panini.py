@@ -222,6 +222,8 @@ class PaniniNet(nn.Module):
                 f"Panini-Net ({self.config.task}): expected {size}x{size} input, got {lq.shape[-2]}x{lq.shape[-1]}; "
                 f"resize the LQ image to {size}x{size}"
             )
+        if lq.is_cuda and torch.cuda.is_current_stream_capturing():
+            return  # a CUDA graph is being captured: no host sync allowed (restore checked the input already)
         if not torch.isfinite(lq).all():
             raise BenchError(f"Panini-Net ({self.config.task}): the input contains NaN or infinite values")
 

@@ -18,6 +18,7 @@ import torch
 from bench.errors import BenchError
 from bench.methods.checkpoints import load_strict, read_checkpoint, take_prefix
 from bench.methods.dre import moco_checkpoint_to_ours, official_dre_to_ours
+from bench.methods.fast_inference import check_fast_inference, enable_fast_inference
 from bench.methods.panini import PaniniConfig, PaniniNet, PaniniOutputs, official_config, tiny_config
 from bench.methods.registry import Method, MethodSpec
 from bench.methods.stylegan2 import mmgen_generator_to_ours
@@ -136,10 +137,15 @@ class PaniniMethod(Method):
 
     def analyze(self, lq: torch.Tensor, dissection: str | None = None,
                 mask_bias: torch.Tensor | float | None = None) -> PaniniOutputs:
-        """Like `restore` (input RGB [0, 1]) but returns PaniniOutputs with the image in [0, 1] (clamped)."""
+        """Like `restore` (input RGB [0, 1]) but returns PaniniOutputs with the image in [0, 1] (clamped).
+
+        Runs eagerly (never from a CUDA graph) in the weights' precision; every output is float32.
+        """
         self.check_input(lq)
+        dtype = next(self.model.parameters()).dtype
         with torch.inference_mode():
-            out = self.model.analyze(self.to_native(lq.to(self.device, torch.float32)), dissection, mask_bias)
+            out = self.model.analyze(self.to_native(lq.to(self.device, torch.float32)).to(dtype), dissection, mask_bias)
+        out = PaniniOutputs(*(t.float() if t is not None else None for t in out))
         return out._replace(image=self.from_native(out.image).clamp_(0, 1))
 
 
@@ -189,10 +195,14 @@ def _factory(task: str, fusion: str, weights_name: str | None):
             weights_name_used = weights_name
         seed = options.pop("random_init_seed", None)
         channels_last = bool(options.pop("channels_last", False))
+        precision = options.pop("precision", "fp32")
+        cuda_graph = options.pop("cuda_graph", False)
         if options:
             raise BenchError(
-                f"{spec.name}: unknown option(s) {sorted(options)}; known: config, random_init_seed, channels_last"
+                f"{spec.name}: unknown option(s) {sorted(options)}; known: config, random_init_seed, channels_last, "
+                "precision, cuda_graph"
             )
+        check_fast_inference(spec.name, device, precision, cuda_graph)  # before the (slow) model build
         model = build_panini(task, weights, device, config, fusion, weights_name_used, seed)
         model.set_channels_last(channels_last)
         in_size = model.config.in_size
@@ -200,7 +210,7 @@ def _factory(task: str, fusion: str, weights_name: str | None):
             from dataclasses import replace
 
             spec = replace(spec, in_size=in_size, out_size=model.config.out_size)
-        return PaniniMethod(spec, model, device)
+        return enable_fast_inference(PaniniMethod(spec, model, device), precision, cuda_graph)
 
     return factory
 

@@ -57,7 +57,9 @@ class Method:
     """A ready-to-run restoration method.
 
     `restore(lq)` takes float32 RGB in [0, 1], shape (N, 3, in_size, in_size), and returns float32
-    RGB in [0, 1] at the output size. `model` is the `nn.Module` working on the native input.
+    RGB in [0, 1] at the output size. `model` is the `nn.Module` working on the native input;
+    `forward_native` runs it, in half precision and/or from a CUDA graph once `enable_fast_inference`
+    (bench.methods.fast_inference) has been applied (the model's weights then have that dtype).
     Subclasses override `to_native` / `from_native` when their convention differs from [-1, 1].
     `protocol` records every choice that changes the numbers (noise mode, resize policy, ...): the
     runner stores it next to the results. Methods whose results only exist as files (`folder`,
@@ -65,6 +67,7 @@ class Method:
     """
 
     works_on_folders = False
+    fast_forward = None  # set by bench.methods.fast_inference.enable_fast_inference (half precision, CUDA graphs)
 
     def __init__(self, spec: MethodSpec, model: torch.nn.Module, device: str | torch.device = "cpu",
                  protocol: dict | None = None):
@@ -94,12 +97,16 @@ class Method:
         if not torch.isfinite(lq).all():
             raise BenchError(f"{self.spec.name}: the input contains NaN or infinite values")
 
+    def forward_native(self, x: torch.Tensor) -> torch.Tensor:
+        """The model on a native float32 batch, through the fast-inference runner when one is enabled."""
+        return self.model(x) if self.fast_forward is None else self.fast_forward(x)
+
     def restore(self, lq: torch.Tensor) -> torch.Tensor:
         import torch
 
         self.check_input(lq)
         with torch.inference_mode():
-            out = self.model(self.to_native(lq.to(self.device, torch.float32)))
+            out = self.forward_native(self.to_native(lq.to(self.device, torch.float32)))
             return self.from_native(out).clamp_(0, 1).float()
 
     def restore_folder(self, lq_dir, out_dir, ids=None, batch_size: int = 1) -> list[str]:

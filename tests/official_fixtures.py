@@ -68,9 +68,9 @@ def official_checkpoint(model_id: str, spec: dict, stored: dict) -> dict:
         return {"params_ema": keys}
     if model_id == "gpen_bfr_512":
         return keys
-    if model_id == "glean_ffhq_16x":
+    if model_id in ("glean_ffhq_16x", "panini_mfr", "panini_sr"):  # mmcv restorer checkpoints
         state = {"generator." + k: v for k, v in keys.items()} | extras
-        return {"meta": {"mmedit_version": "fixture"}, "state_dict": state}
+        return {"meta": {"mmedit_version": "fixture"}, "state_dict": state, "optimizer": {}}
     if model_id == "psp_celebs_sr":
         opts = dict(spec["checkpoint_layout"]["opts"], device="cpu")
         return {"state_dict": keys, "opts": opts, "latent_avg": stored["latent_avg"]}

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from golden import Fixture
+from official_fixtures import check_fills, compare, fixture_input, load_spec, official_checkpoint
 
 from bench.errors import BenchError
 from bench.methods import create_method
 from bench.methods.dre import DegradationEncoder, moco_checkpoint_to_ours
 from bench.methods.panini import PaniniNet, official_config, parameter_counts, tiny_config
 from bench.methods.panini_official import build_panini, load_official_panini, official_panini_to_ours
-from conftest import shared_path
-
-
-def fixture(task: str) -> Fixture:
-    return Fixture(shared_path("fixtures", "official", f"panini_{task}"), shared_path())
 
 
 @pytest.fixture(scope="module")
@@ -30,34 +25,33 @@ def tiny_mfr() -> PaniniNet:
 @pytest.mark.parametrize("task,name", [("mfr", "panini-mfr"), ("sr", "panini-sr16")])
 def test_official_golden_vectors(task, name, tmp_path):
     """Released-file layout -> public loader -> one full-size forward == the official code's output."""
-    fx = fixture(task)
-    fx.check_fills()
-    checkpoint = fx.released_checkpoint()
+    model_id = f"panini_{task}"
+    spec, stored, expected = load_spec(model_id)
+    check_fills(spec, stored)
+    checkpoint = official_checkpoint(model_id, spec, stored)
     if task == "mfr":  # through a file once (torch.load weights_only=True), as a loaded dict for SR
         torch.save(checkpoint, tmp_path / "panini.pth")
         checkpoint = tmp_path / "panini.pth"
     method = create_method(name, weights=checkpoint)
-    lq = fx.input()
+    lq = fixture_input(spec) * 2 - 1  # the model's native input: RGB in [-1, 1]
     with torch.no_grad():
         out = method.model.analyze(lq)
-    got = fx.output_stats(out.image)
-    got.update(masks=out.masks[0], theta=out.theta[0], latent=out.latent[0])
-    errors = fx.max_errors(got)
-    assert set(errors) == {"out_pool8", "out_mean", "out_std", "sample_val", "masks", "theta", "latent"}
-    bad = {k: v for k, v in errors.items() if not v[0] <= v[1]}
-    assert not bad, f"outside the fixture tolerance (max err, atol): {bad}"
+    ratios = compare(spec, expected, out.image, {"masks": out.masks[0], "theta": out.theta[0], "latent": out.latent[0]})
+    assert set(ratios) == {"out_pool8", "out_mean", "out_std", "sample_val", "masks", "theta", "latent"}
+    bad = {k: r for k, r in ratios.items() if not r <= 1}
+    assert not bad, f"outside the fixture tolerance (max error / tolerance): {bad}"
 
 
 @pytest.mark.parametrize("task", ["mfr", "sr"])
 def test_official_layout_maps_to_every_key_and_counts_match_spec(task):
     """All official keys map onto ours (strict, meta tensors: no compute) and the parameter totals match §3.1."""
-    fx = fixture(task)
+    spec, stored, _ = load_spec(f"panini_{task}")
 
     def meta(e):  # shapes only, except the FIR kernels whose values the converter checks
-        return fx.stored[e["name"]] if e["fill"] == "stored" else torch.empty(e["shape"], device="meta")
+        return stored[e["name"]] if e["fill"] == "stored" else torch.empty(e["shape"], device="meta")
 
-    state = {"generator." + e["name"]: meta(e) for e in fx.spec["keys"]}
-    state |= {e["name"]: meta(e) for e in fx.spec["extra_entries"]}
+    state = {"generator." + e["name"]: meta(e) for e in spec["keys"]}
+    state |= {e["name"]: meta(e) for e in spec["extra_entries"]}
     from bench.methods.checkpoints import check_keys
     from bench.methods.panini_official import official_backbone_state
 
@@ -71,8 +65,8 @@ def test_official_layout_maps_to_every_key_and_counts_match_spec(task):
 
 
 def test_wrong_task_checkpoint_is_refused():
-    fx = fixture("sr")
-    state = {"generator." + e["name"]: torch.zeros(1) for e in fx.spec["keys"]}
+    spec, _, _ = load_spec("panini_sr")
+    state = {"generator." + e["name"]: torch.zeros(1) for e in spec["keys"]}
     with torch.device("meta"):
         model = PaniniNet(official_config("mfr"))
     with pytest.raises(BenchError, match="official panini-sr16 .*use method 'panini-sr16'"):
@@ -249,8 +243,9 @@ def test_forward_benchmark_runs_on_a_tiny_config(capsys):
     spec = importlib.util.spec_from_file_location("panini_forward", REPO / "benchmarks" / "panini_forward.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--config", "tiny", "--task", "sr", "--repeats", "1"]) == 0
+    assert bench.main(["--config", "tiny", "--task", "sr", "--repeats", "1", "--cpu-bf16"]) == 0
     report = json.loads(capsys.readouterr().out)
     result = report["results"][0]
     assert result["cpu_fp32"]["n"] == 1 and result["cpu_fp32"]["median_s"] > 0
     assert result["cpu_fp32_channels_last"]["max_abs_dev_vs_default_layout"] < 1e-4
+    assert result["cpu_bf16_weights"]["psnr_vs_fp32_db"] > 40 and result["cpu_bf16_weights"]["finite"]

@@ -1,0 +1,53 @@
+"""`bench run EXPERIMENT`: test sets -> methods -> outputs -> metrics -> results (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "run an experiment (a TOML file or a built-in name: table1_mfr, ..., demo, ci)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment", help="experiment file, or a built-in name (see bench/configs)")
+    parser.add_argument("--out", help="run folder (default runs/<experiment name>)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu); under torchrun each "
+                        "rank uses cuda:LOCAL_RANK")
+    parser.add_argument("--resume", action="store_true", help="continue a run in --out; finished work is reused")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a key, e.g. --set experiment.batch_size=2 --set testsets.mfr.count=10")
+    parser.add_argument("--testsets", metavar="DIR", help="where test sets are built and reused, shared by "
+                        "runs (default $PANINI_BENCH_TESTSETS, else RUN_DIR/testsets)")
+    parser.add_argument("--report", action="store_true", help="also write the HTML report at the end")
+    parser.add_argument("--check", action="store_true", help="validate the experiment file and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench.experiment import load_experiment
+
+    exp = load_experiment(args.experiment, args.overrides)
+    if args.check:
+        print(f"{exp.source}: valid ({len(exp.config['testsets'])} test sets, {len(exp.config['methods'])} methods)")
+        return 0
+    from bench.runner import Runner
+
+    out = Path(args.out or Path("runs") / exp.name)
+    import os
+
+    testsets = args.testsets or os.environ.get("PANINI_BENCH_TESTSETS")
+    runner = Runner(exp, out, device=args.device, resume=args.resume, testset_root=testsets)
+    runner.run()
+    if not runner.dist.main:
+        return 0
+    from bench.store import read_json
+
+    info = read_json(out / "run.json")
+    print(f"run {info['status']}: {out / 'results.jsonl'}")
+    for failure in info["failures"]:
+        print(f"  failed: {failure['method']} {failure['testset']} ({failure['stage']}): {failure['error']}")
+    if args.report:
+        from bench.reports.html import render_report
+
+        print(f"report: {render_report(out)}")
+    return 0

@@ -1,0 +1,362 @@
+"""Typed training configurations: TOML in, frozen dataclasses out, every key and type checked.
+
+A config file is plain data. The bundled presets (`bench/configs/train/*.toml`) are complete files,
+one per (task, preset); nothing inherits from anything. Keys left out of a user's file take the
+dataclass defaults, which are the values the official code actually ran. An unknown key or a value
+of the wrong type is a `BenchError` naming the file and the dotted key.
+
+Fields marked `runtime` (output folder, logging cadence, worker count...) do not change the training
+trajectory, so they are left out of the fingerprint that `--resume` compares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tomllib
+
+import bench
+from bench.errors import BenchError
+
+CONFIG_DIR = Path(bench.__file__).resolve().parent / "configs" / "train"
+
+
+def _runtime(default: Any) -> Any:
+    return field(default=default, metadata={"runtime": True})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How long, how big, where: shared by both trainers."""
+
+    seed: int = 0
+    iterations: int = 800_000
+    batch_size: int = 2  # global batch over all processes (official MFR: 1 per GPU x 2 GPUs)
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    device: str = _runtime("auto")  # auto | cpu | cuda | cuda:N
+    out_dir: str = _runtime("runs/train")
+    workers: int = _runtime(4)
+    checkpoint_every: int = _runtime(5000)
+    keep_checkpoints: int = _runtime(3)
+    log_every: int = _runtime(100)
+    val_every: int = _runtime(5000)
+    progress: bool = _runtime(True)
+    tensorboard: bool = _runtime(True)
+    stop_after: int = _runtime(0)  # > 0: checkpoint and stop at this iteration (time-sliced jobs); resume later
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training images: a folder (scanned recursively, sorted) or `synthetic` faces.
+
+    LQ images come from the `degradation` preset of `bench.degradations` (its `lq_size` is set to
+    `lq_size`; `degradation_options` override the preset's other fields, e.g. narrower ranges for
+    tiny images). Validation uses `val_source` (a folder, or synthetic faces never used in training).
+    """
+
+    source: str = "synthetic"
+    synthetic_count: int = 1000
+    gt_size: int = 1024
+    lq_size: int = 512
+    degradation: str = "official"
+    degradation_options: dict[str, Any] = field(default_factory=dict)
+    flip: bool = True
+    val_source: str = "synthetic"
+    val_count: int = 4
+
+
+@dataclass(frozen=True)
+class MocoModelConfig:
+    """The degradation encoder (DRE) and the MoCo wrapper, as `moco/builder.py` ran with defaults."""
+
+    widths: list[int] = field(default_factory=lambda: [64, 128, 256])  # DRE levels; projection dim = last
+    input_size: int = 256  # LQ images are PIL-bilinear resized to this (transforms.Resize in main_moco.py)
+    queue: int = 8192
+    momentum: float = 0.999
+    temperature: float = 0.07
+    shuffle_bn: bool = True
+    # BN groups per process: with shuffle_bn, query and key batches are normalised over different
+    # groups, as on several GPUs; 1 process x 1 group lets BN statistics leak the pairing
+    bn_splits: int = 1
+
+
+@dataclass(frozen=True)
+class UdrlOptimConfig:
+    """SGD as main_moco.py ran it; Adam (betas 0.9/0.999, no momentum key) for short tiny runs."""
+
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.03
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    milestones: list[float] = field(default_factory=lambda: [0.6, 0.8])  # fractions of iterations
+    gamma: float = 0.1
+
+
+@dataclass(frozen=True)
+class UdrlConfig:
+    """`bench train udrl`: MoCo pre-training of the DRE on UDRL pairs."""
+
+    run: RunConfig = field(default_factory=lambda: RunConfig(iterations=437_400, batch_size=32))
+    data: DataConfig = field(default_factory=lambda: DataConfig(flip=False))
+    model: MocoModelConfig = field(default_factory=MocoModelConfig)
+    optim: UdrlOptimConfig = field(default_factory=UdrlOptimConfig)
+
+
+@dataclass(frozen=True)
+class PaniniModelConfig:
+    """Which network, its size, and where its pretrained parts come from.
+
+    `size` picks `official_config` or `tiny_config` of `bench.methods.panini`; `options` override its
+    fields (e.g. `{ out_size = 128, in_size = 64 }`). Weight sources: "registry" (the weights
+    registry), "random" (seeded random init, for tests and ablations) or a file path.
+    `dre` is the MoCo checkpoint (`bench train udrl` writes one); `dre_trainable = false` is the
+    paper's fixed DRE, true what the official code did.
+    """
+
+    task: Literal["mfr", "sr16"] = "mfr"
+    fusion: Literal["dafi", "catconv"] = "dafi"
+    size: Literal["official", "tiny"] = "official"
+    options: dict[str, Any] = field(default_factory=dict)
+    prior: str = "registry"
+    discriminator: str = "registry"
+    dre: str = "registry"
+    dre_trainable: bool = True
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    pixel: float = 1.0
+    perceptual: float = 1e-2
+    adversarial: float = 1e-2
+    vgg: str = "registry"
+
+
+@dataclass(frozen=True)
+class AdamConfig:
+    lr: float = 1e-4
+    d_lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    min_lr: float = 1e-7
+    schedule: Literal["cosine", "constant"] = "cosine"
+
+
+@dataclass(frozen=True)
+class PaniniTrainConfig:
+    """`bench train panini`: fine-tuning of Panini-Net (MFR, 16x SR or Cat-Conv)."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: PaniniModelConfig = field(default_factory=PaniniModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: AdamConfig = field(default_factory=AdamConfig)
+
+
+TASKS = {"udrl": UdrlConfig, "panini": PaniniTrainConfig}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a table"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    bad = BenchError(f"{where}: key '{key}' must be {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad
+        return _build(tp, value, key, where)
+    if origin is Literal:
+        if value not in typing.get_args(tp) or isinstance(value, bool):
+            raise bad
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise bad
+        (item,) = typing.get_args(tp)
+        return [_convert(v, item, f"{key}[{i}]", where) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unions are not supported in configs ({key})")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise TypeError(f"unsupported config type {tp} for {key}")
+
+
+def _build(cls: type, data: dict, prefix: str, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            dotted = f"{prefix}.{key}" if prefix else key
+            raise BenchError(
+                f"{where}: unknown key '{dotted}'; known keys here: {', '.join(sorted(names))}"
+            )
+    defaults = cls()
+    values = {}
+    for f in dataclasses.fields(cls):
+        dotted = f"{prefix}.{f.name}" if prefix else f.name
+        if f.name in data:
+            if dataclasses.is_dataclass(hints[f.name]):
+                # a section merges over the task's own default section (e.g. UDRL batch 32)
+                merged = {**to_dict(getattr(defaults, f.name)), **_require_table(data[f.name], dotted, where)}
+                values[f.name] = _build(hints[f.name], merged, dotted, where)
+            else:
+                values[f.name] = _convert(data[f.name], hints[f.name], dotted, where)
+    return dataclasses.replace(defaults, **values)
+
+
+def _require_table(value: Any, key: str, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise BenchError(f"{where}: key '{key}' must be a table ([{key}]), got {type(value).__name__}")
+    return value
+
+
+def to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def from_dict(task: str, data: dict, where: str = "config") -> Any:
+    """Build the task's config from a plain dict (parsed TOML); strict about keys and types."""
+    if task not in TASKS:
+        raise BenchError(f"unknown training task '{task}'; choose from {', '.join(TASKS)}")
+    data = dict(data)
+    declared = data.pop("task", task)
+    if declared != task:
+        raise BenchError(f"{where}: this is a '{declared}' config; run `bench train {declared}` with it")
+    return _build(TASKS[task], data, "", where)
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A file path, or the name of a bundled preset (`bench/configs/train/<name>.toml`)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled = CONFIG_DIR / f"{name_or_path}.toml"
+    if bundled.is_file():
+        return bundled
+    names = sorted(p.stem for p in CONFIG_DIR.glob("train-*.toml"))
+    raise BenchError(f"config '{name_or_path}' is neither a file nor a bundled preset ({', '.join(names)})")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`key.sub=value` with a TOML value; a bare word that is not TOML is taken as a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise BenchError(f"--set '{text}': expected KEY=VALUE, e.g. --set run.iterations=1000")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def load_config(task: str, name_or_path: str, overrides: list[str] = ()) -> Any:
+    """Read a TOML config (file or bundled preset), apply `--set` overrides, check everything."""
+    path = resolve_config_path(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"config {path}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise BenchError(f"config {path}: not a text file ({exc})") from exc
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for part in keys[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise BenchError(f"--set {text}: '{part}' is not a table")
+        node[keys[-1]] = value
+    return from_dict(task, data, where=f"config {path}")
+
+
+def fingerprint_data(config: Any) -> dict:
+    """The config without runtime-only fields: what must match for `--resume`."""
+
+    def strip(obj: Any) -> Any:
+        if dataclasses.is_dataclass(obj):
+            return {
+                f.name: strip(getattr(obj, f.name))
+                for f in dataclasses.fields(obj)
+                if not f.metadata.get("runtime")
+            }
+        return obj
+
+    return strip(config)
+
+
+def fingerprint(config: Any) -> str:
+    text = json.dumps(fingerprint_data(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two (nested) dicts."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        dotted = f"{prefix}.{key}" if prefix else key
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict) and va and vb:
+            out.extend(diff_keys(va, vb, dotted))
+        elif va != vb:
+            out.append(f"{dotted}: {vb!r} -> {va!r}")
+    return out
+
+
+def dump_toml(config: Any) -> str:
+    """The full config as TOML (written next to the run so it can be re-run as is)."""
+    data = to_dict(config)
+    lines = []
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, float):
+            return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
+        return str(v)
+
+    for section, table in data.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {value(v)}" for k, v in table.items())
+        lines.append("")
+    return "\n".join(lines)

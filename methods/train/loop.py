@@ -1,0 +1,348 @@
+"""The training loop shared by UDRL and Panini: processes, data, logging, checkpoints, resume.
+
+A trainer (see `Trainer`) owns its modules, optimisers and losses and does one `train_step`;
+this module does everything around it the same way for both tasks. It runs as one process or as
+one of N under `torchrun` (DDP, NCCL on GPU, gloo on CPU); rank 0 alone logs, validates and writes
+checkpoints, every rank reads the checkpoint on `--resume`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from bench.errors import BenchError
+from bench.methods.train import checkpoint as ckpt
+from bench.methods.train.config import diff_keys, dump_toml, fingerprint, fingerprint_data, to_dict
+from bench.methods.train.data import ShardedBatchSampler, collate, worker_init
+from bench.methods.train.logs import MetricsLog, warn
+
+
+@dataclass
+class Distributed:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+    owns_group: bool  # we initialised the process group, so we destroy it
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+
+def setup_distributed(device: str) -> Distributed:
+    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); one process when absent."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BenchError(f"run.device = '{device}' but no CUDA device is visible; use run.device = 'cpu'")
+        dev = torch.device("cuda", local_rank if world > 1 or device == "cuda" else int(device.split(":")[1]))
+        torch.cuda.set_device(dev)
+    elif device == "cpu":
+        dev = torch.device("cpu")
+    else:
+        raise BenchError(f"run.device = '{device}' is not a device; use auto, cpu, cuda or cuda:N")
+    owns = False
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        owns = True
+    return Distributed(rank, world, local_rank, dev, owns)
+
+
+def seeded(seed: int):
+    """Build modules under a fixed global seed without leaving the global RNG changed.
+
+    Module constructors (nn.Conv2d & co.) draw their initial weights from the global generator;
+    forking it keeps every other user of the global state unaffected.
+    """
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.random.fork_rng(devices=[]))
+    torch.manual_seed(seed)
+    return stack
+
+
+def param_digest(module: nn.Module) -> str:
+    """sha256 of every parameter and buffer, in state_dict order (cross-rank equality check)."""
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class Trainer:
+    """What a task provides. Subclasses set the attributes in `__init__`."""
+
+    task: str
+    modules: dict[str, nn.Module]  # unwrapped modules, saved in checkpoints
+    optimizers: dict[str, torch.optim.Optimizer]
+    scalers: dict[str, torch.amp.GradScaler]
+    generators: dict[str, torch.Generator]  # the trainer's own RNGs, saved in checkpoints
+
+    def __init__(self, config: Any, env: Distributed):
+        self.config, self.env = config, env
+
+    def dataset(self) -> torch.utils.data.Dataset:
+        raise NotImplementedError
+
+    def learning_rates(self, iteration: int) -> dict[str, float]:
+        """Learning rate per optimiser at `iteration` (a pure function: schedules need no state)."""
+        raise NotImplementedError
+
+    def train_step(self, batch: dict, iteration: int) -> dict[str, float]:
+        """One optimisation step; returns scalar metrics, including 'loss'."""
+        raise NotImplementedError
+
+    def validate(self, out_dir: Path, iteration: int) -> dict[str, float]:
+        """Rank 0 only, modules in eval mode, no gradient; returns metrics named 'val/...'."""
+        return {}
+
+    def finish(self, out_dir: Path) -> dict[str, str]:
+        """Rank 0 only: write the final artefacts; returns their names and paths."""
+        return {}
+
+    def autocast(self):
+        amp = self.config.run.amp
+        if amp == "none":
+            return contextlib.nullcontext()
+        return torch.autocast(self.env.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def check_amp(amp: str, device: torch.device) -> None:
+    if amp != "none" and device.type != "cuda":
+        raise BenchError(f"run.amp = '{amp}' needs a CUDA device; use run.amp = 'none' on {device.type}")
+
+
+def _set_lr(trainer: Trainer, iteration: int) -> dict[str, float]:
+    rates = trainer.learning_rates(iteration)
+    for name, lr in rates.items():
+        for group in trainer.optimizers[name].param_groups:
+            group["lr"] = lr
+    return rates
+
+
+def _state(trainer: Trainer, iteration: int) -> dict:
+    config = trainer.config
+    return {
+        "task": trainer.task,
+        "iteration": iteration,
+        "fingerprint": fingerprint(config),
+        "config": to_dict(config),
+        "modules": {k: m.state_dict() for k, m in trainer.modules.items()},
+        "optimizers": {k: o.state_dict() for k, o in trainer.optimizers.items()},
+        "scalers": {k: s.state_dict() for k, s in trainer.scalers.items()},
+        "rng": ckpt.rng_state(trainer.generators),
+    }
+
+
+def _restore(trainer: Trainer, state: dict, path: Path) -> int:
+    if state.get("task") != trainer.task:
+        raise BenchError(f"checkpoint {path} is from `bench train {state.get('task')}`, not {trainer.task}")
+    if state["fingerprint"] != fingerprint(trainer.config):
+        changed = diff_keys(fingerprint_data(trainer.config), _saved_fingerprint_data(trainer.config, state["config"]))
+        raise BenchError(
+            f"checkpoint {path} was written with a different config (changed: {'; '.join(changed) or 'unknown'}); "
+            "resume with the same config or start a new run in another run.out_dir"
+        )
+    for name, module in trainer.modules.items():
+        module.load_state_dict(state["modules"][name])
+    for name, opt in trainer.optimizers.items():
+        opt.load_state_dict(state["optimizers"][name])
+    for name, scaler in trainer.scalers.items():
+        scaler.load_state_dict(state["scalers"][name])
+    ckpt.restore_rng_state(state["rng"], trainer.generators)
+    return int(state["iteration"])
+
+
+def _saved_fingerprint_data(config: Any, saved: dict) -> dict:
+    """The saved config in fingerprint form, for naming what changed (raw dict if it no longer parses)."""
+    from bench.methods.train.config import TASKS, from_dict
+
+    task = next(name for name, cls in TASKS.items() if isinstance(config, cls))
+    try:
+        return fingerprint_data(from_dict(task, saved))
+    except BenchError:
+        return saved
+
+
+def _save(trainer: Trainer, folder: Path, iteration: int) -> Path:
+    path = ckpt.checkpoint_path(folder, iteration)
+    ckpt.save_atomic(_state(trainer, iteration), path)
+    ckpt.prune(folder, trainer.config.run.keep_checkpoints)
+    return path
+
+
+def _any_rank(env: Distributed, flag: bool) -> bool:
+    if not env.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=env.device if env.device.type == "cuda" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    # disable=None: shown on a terminal, silent in CI logs
+    return tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True, disable=None if enabled else True)
+
+
+def run_training(trainer: Trainer, resume: bool = False) -> dict:
+    """Train until `run.iterations`; returns a summary (also written to `final.json` by rank 0)."""
+    cfg, env = trainer.config, trainer.env
+    out_dir = Path(cfg.run.out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    start = 0
+    existing = ckpt.list_checkpoints(ckpt_dir)
+    if resume:
+        if not existing:
+            raise BenchError(f"--resume: no checkpoint in {ckpt_dir}; start without --resume")
+        start = _restore(trainer, ckpt.load(existing[-1]), existing[-1])
+    elif existing:
+        raise BenchError(
+            f"{out_dir} already holds checkpoints (latest {existing[-1].name}); "
+            "pass --resume to continue it, or set run.out_dir to a new folder"
+        )
+    if env.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.toml").write_text(dump_toml(cfg))
+    log = MetricsLog(out_dir, start, enabled=env.is_main, tensorboard=cfg.run.tensorboard)
+
+    dataset = trainer.dataset()
+    sampler = ShardedBatchSampler(len(dataset), cfg.run.batch_size, env.rank, env.world_size, cfg.run.seed,
+                                  start, cfg.run.iterations)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, num_workers=cfg.run.workers, collate_fn=collate,
+        worker_init_fn=worker_init, pin_memory=env.device.type == "cuda",
+        persistent_workers=False, prefetch_factor=2 if cfg.run.workers > 0 else None,
+        # spawn, not fork: a forked worker deadlocks in OpenCV/OpenMP when the parent already ran their
+        # thread pools (it does after validation, or in any process that degraded an image before)
+        multiprocessing_context="spawn" if cfg.run.workers > 0 else None,
+    )
+    skipped: set[str] = set()
+    window: dict[str, list[float]] = {}
+    last_good = existing[-1] if resume else None
+    iteration = start
+    bar = _progress(cfg.run.iterations, start, cfg.run.progress and env.is_main)
+    tick, tick_iteration = time.perf_counter(), start
+    if start == 0 and cfg.run.val_every > 0:
+        if env.is_main:
+            log.write(0, trainer.validate(out_dir, 0))  # the baseline every later value compares to
+        env.barrier()
+    try:
+        for batch in loader:
+            rates = _set_lr(trainer, iteration)
+            for problem in batch.pop("skipped", []):
+                if problem not in skipped:
+                    skipped.add(problem)
+                    if env.is_main:
+                        warn(f"skipped unreadable image ({len(skipped)} so far): {problem}")
+            metrics = trainer.train_step(batch, iteration)
+            iteration += 1
+            bad = not all(math.isfinite(v) for v in metrics.values())
+            if _any_rank(env, bad):
+                where = (f"the last good checkpoint {last_good} is kept" if last_good
+                         else "no checkpoint was written yet")
+                raise BenchError(
+                    f"non-finite loss at iteration {iteration} ({_fmt(metrics)}); training stopped and {where}; "
+                    "lower the learning rate or switch off run.amp, then resume"
+                )
+            for k, v in metrics.items():
+                window.setdefault(k, []).append(v)
+            bar.update(1)
+            if iteration % cfg.run.log_every == 0 or iteration == cfg.run.iterations:
+                now = time.perf_counter()
+                row = {k: sum(v) / len(v) for k, v in window.items()}
+                row.update({f"lr/{k}": v for k, v in rates.items()})
+                row["it_per_s"] = (iteration - tick_iteration) / max(now - tick, 1e-9)
+                row["skipped_images"] = len(skipped)
+                log.write(iteration, row)
+                bar.set_postfix(loss=f"{row['loss']:.4g}", it_s=f"{row['it_per_s']:.3g}")
+                window.clear()
+                tick, tick_iteration = now, iteration
+            if cfg.run.val_every > 0 and (iteration % cfg.run.val_every == 0 or iteration == cfg.run.iterations):
+                if env.is_main:
+                    log.write(iteration, trainer.validate(out_dir, iteration))
+                env.barrier()
+            stopping = iteration == cfg.run.stop_after
+            if iteration % cfg.run.checkpoint_every == 0 or iteration == cfg.run.iterations or stopping:
+                if env.is_main:
+                    last_good = _save(trainer, ckpt_dir, iteration)
+                env.barrier()
+            if stopping:
+                break
+    finally:
+        bar.close()
+        log.close()
+    if env.enabled:
+        # BatchNorm running statistics are updated from each rank's own batch; DDP re-broadcasts rank 0's
+        # at every forward, so do the same once more before comparing ranks (checkpoints hold rank 0's)
+        for module in trainer.modules.values():
+            for buffer in module.buffers():
+                dist.broadcast(buffer.data, src=0)
+    digests = [param_digest(m) for m in trainer.modules.values()]
+    all_digests = [digests]
+    if env.enabled:
+        all_digests = [None] * env.world_size
+        dist.all_gather_object(all_digests, digests)
+    summary = {"task": trainer.task, "iterations": iteration, "world_size": env.world_size,
+               "skipped_images": sorted(skipped), "rank_digests": all_digests,
+               "ranks_identical": all(d == all_digests[0] for d in all_digests)}
+    summary["finished"] = iteration >= cfg.run.iterations
+    if env.is_main and summary["finished"]:
+        summary["artefacts"] = trainer.finish(out_dir)
+        tmp = out_dir / "final.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, out_dir / "final.json")
+    env.barrier()
+    return summary
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+def teardown(env: Distributed) -> None:
+    if env.owns_group and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def run_task(task: str, config: Any, resume: bool = False) -> dict:
+    """Build the task's trainer in this process (and process group) and train it."""
+    env = setup_distributed(config.run.device)
+    try:
+        check_amp(config.run.amp, env.device)
+        if task == "udrl":
+            from bench.methods.train.udrl import UdrlTrainer as cls
+        elif task == "panini":
+            from bench.methods.train.panini import PaniniTrainer as cls
+        else:
+            raise BenchError(f"unknown training task '{task}'; choose udrl or panini")
+        return run_training(cls(config, env), resume=resume)
+    finally:
+        teardown(env)
+

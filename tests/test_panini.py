@@ -143,7 +143,7 @@ def test_dissection_and_mask_bias_follow_the_equations(tiny_mfr):
 
 
 def test_dense_block_inference_path_equals_the_autograd_path():
-    from bench.methods.panini_encoder import ResidualDenseBlock
+    from bench.methods.rrdb import ResidualDenseBlock
 
     block = ResidualDenseBlock(4, 8)
     x = torch.randn(2, 4, 16, 16)

@@ -25,13 +25,19 @@ def protocol_id(protocol: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def to_uint8_nhwc(images, what: str = "image") -> np.ndarray:
-    """float32 NCHW in [0,1] (rounded like the official `tensor2img`) or uint8 NCHW -> uint8 NHWC numpy."""
+def _rgb_batch(images, what: str) -> torch.Tensor:
+    """A numpy array or tensor as an (N, 3, H, W) tensor, or a clear error."""
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(images)
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
         shape = tuple(getattr(images, "shape", ()))
         raise BenchError(f"{what}: expected an (N,3,H,W) RGB batch, got shape {shape}")
+    return images
+
+
+def to_uint8_nhwc(images, what: str = "image") -> np.ndarray:
+    """float32 NCHW in [0,1] (rounded like the official `tensor2img`) or uint8 NCHW -> uint8 NHWC numpy."""
+    images = _rgb_batch(images, what)
     images = images.detach().cpu()
     if images.dtype == torch.uint8:
         return images.permute(0, 2, 3, 1).contiguous().numpy()
@@ -41,11 +47,7 @@ def to_uint8_nhwc(images, what: str = "image") -> np.ndarray:
 
 def to_float_nchw(images, what: str = "image") -> torch.Tensor:
     """uint8 NCHW (divided by 255, like ToTensor) or float NCHW in [0,1] -> float32 NCHW tensor."""
-    if isinstance(images, np.ndarray):
-        images = torch.from_numpy(images)
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-        shape = tuple(getattr(images, "shape", ()))
-        raise BenchError(f"{what}: expected an (N,3,H,W) RGB batch, got shape {shape}")
+    images = _rgb_batch(images, what)
     if images.dtype == torch.uint8:
         return images.float() / 255.0
     check_finite(images, what)

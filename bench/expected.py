@@ -155,7 +155,7 @@ def expected_from_results(results: list[dict], tolerance: float | None, source: 
 
 
 def write_expected(path: str | Path, values: list[Expected], header: str) -> None:
-    from bench.store import atomic_write_text
+    from bench.io import atomic_write_text
 
     rows = []
     for entry in values:

@@ -31,11 +31,11 @@ import torch
 from bench.distributed import Dist
 from bench.errors import BenchError
 from bench.experiment import Experiment
+from bench.io import write_png
 from bench.store import (
     PER_IMAGE_FILE,
     RESULTS_FILE,
     RUN_FILE,
-    atomic_write_bytes,
     provenance,
     read_json,
     slug,
@@ -45,7 +45,6 @@ from bench.store import (
 
 FORMAT = 1
 ANALYSIS_FILE = "analysis.jsonl"
-_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1]
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -56,13 +55,6 @@ def read_png(path: Path) -> np.ndarray:
     if image is None:
         raise BenchError(f"{path}: missing or not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    ok, buffer = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), _PNG)
-    if not ok:
-        raise BenchError(f"{path}: OpenCV could not encode the image")
-    atomic_write_bytes(path, buffer.tobytes())
 
 
 def to_uint8(batch: torch.Tensor) -> np.ndarray:

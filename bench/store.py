@@ -22,24 +22,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import io as _io
 from bench.errors import BenchError
+from bench.io import atomic_write_text
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
 PER_IMAGE_FILE = "per_image.jsonl"
 PACKAGES = ("panini-bench", "torch", "torchvision", "numpy", "scipy", "opencv-python-headless", "pillow",
             "lpips", "pytorch-fid", "clean-fid", "pandas", "jinja2", "matplotlib")
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write through a temporary file and a rename (bench.io), creating the parent folder."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    _io.atomic_write_bytes(path, data)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _json_default(value):

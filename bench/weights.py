@@ -13,7 +13,6 @@ Standard library only at import time (the CLI imports this module lazily anyway)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -23,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.io import atomic_write_text
+from bench.io import atomic_write_text, sha256_file
 
 ENV_WEIGHTS_DIR = "PANINI_BENCH_WEIGHTS"
 _CHUNK = 1 << 20
@@ -256,14 +255,6 @@ def resolve(name: str, registry: Registry = DEFAULT_REGISTRY, verify: bool = Fal
     if verify:
         verify_file(art, path)
     return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _record_path(path: Path) -> Path:

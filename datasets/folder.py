@@ -39,14 +39,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def decode_rgb8(data: bytes, name: str) -> tuple[np.ndarray, str | None]:
     """Decode image bytes to uint8 RGB HWC; returns the image and a note on any conversion made.
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import torch
 from PIL import Image
 
 from bench.errors import BenchError
+from bench.io import write_png as atomic_png
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -57,14 +56,5 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 def write_png(path, image: torch.Tensor) -> None:
-    """Atomic PNG write (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(to_uint8(image)).save(handle, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic PNG write of a (3, H, W) image in [0, 1] (rounded to 8 bits)."""
+    atomic_png(path, to_uint8(image))

@@ -7,10 +7,12 @@ are dropped first, so the logs read like one uninterrupted run.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import sys
 from pathlib import Path
+
+from bench.io import atomic_write_text
 
 
 def warn(message: str) -> None:
@@ -41,9 +43,7 @@ class MetricsLog:
         out_dir = Path(out_dir)
         self.jsonl_path, self.csv_path = out_dir / "log.jsonl", out_dir / "log.csv"
         rows = _truncate_jsonl(self.jsonl_path, start_iteration)
-        tmp = self.jsonl_path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        os.replace(tmp, self.jsonl_path)
+        atomic_write_text(self.jsonl_path, "".join(json.dumps(r) + "\n" for r in rows))
         self.columns: list[str] | None = None
         train_rows = [r for r in rows if not any(k.startswith("val/") for k in r)]
         if train_rows:
@@ -59,13 +59,12 @@ class MetricsLog:
                 self.tb = SummaryWriter(str(out_dir / "tb"), purge_step=start_iteration + 1)
 
     def _rewrite_csv(self, rows: list[dict]) -> None:
-        tmp = self.csv_path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as handle:
-            if self.columns:
-                writer = csv.DictWriter(handle, self.columns, extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(rows)
-        os.replace(tmp, self.csv_path)
+        handle = io.StringIO(newline="")
+        if self.columns:
+            writer = csv.DictWriter(handle, self.columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        atomic_write_text(self.csv_path, handle.getvalue())
 
     def write(self, iteration: int, metrics: dict[str, float]) -> None:
         if not self.enabled or not metrics:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import BenchError
+from bench.io import write_png
 from bench.methods.train.data import (
     VALIDATION_SEED_OFFSET,
     ImageSource,
@@ -225,7 +226,8 @@ class PaniniTrainer(Trainer):
                 lq = np.repeat(np.repeat(lq, gt.shape[0] // lq.shape[0], 0), gt.shape[1] // lq.shape[1], 1)
                 rows.append(np.concatenate([lq, pred, gt], 1))
         self.G.train()
-        save_grid(np.concatenate(rows, 0), Path(out_dir) / "samples" / f"iter_{iteration:08d}.png")
+        # LQ (nearest-upsampled) | output | GT rows, one PNG per validation
+        write_png(Path(out_dir) / "samples" / f"iter_{iteration:08d}.png", np.concatenate(rows, 0))
         return {"val/psnr": float(np.mean(psnrs))}
 
     def finish(self, out_dir: Path) -> dict[str, str]:
@@ -244,15 +246,3 @@ def _plain(obj):
     if isinstance(obj, list | tuple):
         return [_plain(v) for v in obj]
     return obj
-
-
-def save_grid(img: np.ndarray, path: Path) -> None:
-    """LQ (nearest-upsampled) | output | GT rows as one PNG, written atomically."""
-    import os
-
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    Image.fromarray(img).save(tmp)
-    os.replace(tmp, path)

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
@@ -32,6 +31,7 @@ from bench.distributed import Dist
 from bench.errors import BenchError
 from bench.experiment import Experiment
 from bench.io import write_png
+from bench.methods.imageio import read_rgb8, read_uint8_batch
 from bench.store import (
     PER_IMAGE_FILE,
     RESULTS_FILE,
@@ -49,24 +49,9 @@ ANALYSIS_FILE = "analysis.jsonl"
 
 # ----------------------------------------------------------------------------- small helpers
 
-def read_png(path: Path) -> np.ndarray:
-    """uint8 RGB HWC; a BenchError naming the file when it cannot be read."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise BenchError(f"{path}: missing or not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def to_uint8(batch: torch.Tensor) -> np.ndarray:
     """float NCHW in [0,1] -> uint8 NHWC, rounded to nearest (the official `tensor2img`)."""
     return batch.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def load_batch(paths: list[Path]) -> torch.Tensor:
-    images = [read_png(p) for p in paths]
-    if len({im.shape for im in images}) > 1:
-        raise BenchError(f"images of one batch differ in size: {sorted({im.shape for im in images})}")
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 
 
 def batches(items: list, size: int):
@@ -261,8 +246,8 @@ class Runner:
         gt_size = None
         for chunk in self._bar(list(batches(todo, self.batch_size)), f"{spec['name']} on {ts.name}"):
             if gt_size is None:
-                gt_size = read_png(ts.gt(chunk[0])).shape[:2]
-            lq = self._input(method, spec, load_batch([ts.lq(i) for i in chunk]).float().div_(255))
+                gt_size = read_rgb8(ts.gt(chunk[0])).shape[:2]
+            lq = self._input(method, spec, read_uint8_batch([ts.lq(i) for i in chunk]).float().div_(255))
             out = resize(method.restore(lq), tuple(gt_size), spec["resize_output"])
             if tuple(out.shape[-2:]) != tuple(gt_size):
                 raise BenchError(
@@ -343,8 +328,8 @@ class Runner:
         metrics = self._make_metrics(names)
         mine = self.dist.shard(ts.ids)
         for chunk in self._bar(list(batches(mine, self.batch_size)), f"scoring {spec['name']} on {ts.name}"):
-            pred = load_batch([folder / f"{i}.png" for i in chunk])
-            gt = load_batch([ts.gt(i) for i in chunk])
+            pred = read_uint8_batch([folder / f"{i}.png" for i in chunk])
+            gt = read_uint8_batch([ts.gt(i) for i in chunk])
             for metric in metrics:
                 metric.update(pred, gt, ids=chunk)
         states = self.dist.gather([m.state_dict() for m in metrics])
@@ -388,7 +373,7 @@ class Runner:
         by_id = {row["id"]: row for row in ts.rows}
         out = []
         for chunk in self._bar(list(batches(self.dist.shard(ts.ids), self.batch_size)), f"θ {spec['name']}"):
-            lq = self._input(method, spec, load_batch([ts.lq(i) for i in chunk]).float().div_(255))
+            lq = self._input(method, spec, read_uint8_batch([ts.lq(i) for i in chunk]).float().div_(255))
             result = analyze(lq)
             if result.theta is None:
                 raise BenchError(f"{spec['method']}: the model gives no masks (fusion without DAFI has no θ)")
@@ -411,7 +396,7 @@ class Runner:
         folder = self.out / "analysis" / slug(spec["name"]) / ts.id / "dissection"
         out = []
         for row in self.dist.shard(rows):
-            lq = self._input(method, spec, load_batch([ts.lq(row["id"])]).float().div_(255))
+            lq = self._input(method, spec, read_uint8_batch([ts.lq(row["id"])]).float().div_(255))
             files = {"X": _rel(ts.lq(row["id"]), self.out)}
             theta = None
             for part, mode in (("Y", None), ("Y_GPB", "gpb"), ("Y_IFE", "ife")):

@@ -32,22 +32,32 @@ def find_image(folder, image_id: str) -> Path:
     raise BenchError(f"{folder}: no image named '{image_id}' (looked for {', '.join(IMAGE_SUFFIXES)})")
 
 
-def read_image(path) -> torch.Tensor:
-    """(3, H, W) float32 RGB in [0, 1]."""
+def read_rgb8(path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; a BenchError naming the file when it is missing or unreadable."""
     try:
         with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"))
+            return np.array(image.convert("RGB"))
     except (OSError, ValueError) as exc:
         raise BenchError(f"{path}: cannot read the image ({exc})") from exc
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255)
+
+
+def read_image(path) -> torch.Tensor:
+    """(3, H, W) float32 RGB in [0, 1]."""
+    return torch.from_numpy(read_rgb8(path)).permute(2, 0, 1).float().div_(255)
+
+
+def read_uint8_batch(paths) -> torch.Tensor:
+    """(N, 3, H, W) uint8 RGB from files of one size (a BenchError names the sizes otherwise)."""
+    images = [read_rgb8(p) for p in paths]
+    sizes = {im.shape for im in images}
+    if len(sizes) > 1:
+        raise BenchError(f"images of one batch differ in size: {sorted(sizes)} ({paths[0]} ...)")
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 
 
 def read_batch(folder, ids) -> torch.Tensor:
-    images = [read_image(find_image(folder, i)) for i in ids]
-    sizes = {tuple(im.shape) for im in images}
-    if len(sizes) > 1:
-        raise BenchError(f"{folder}: images of one batch differ in size: {sorted(sizes)}")
-    return torch.stack(images)
+    """(N, 3, H, W) float32 in [0, 1] of the images `ids` in `folder`, whatever their suffix."""
+    return read_uint8_batch([find_image(folder, i) for i in ids]).float().div_(255)
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

@@ -170,8 +170,8 @@ def test_threads_default_to_cpus_over_workers(monkeypatch, workers, local, expec
 
 def test_off_terminal_progress_lines_eta_and_exports_at_every_checkpoint(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0}, raising=False)  # automatic threads: 1
-    config = tiny("udrl", tmp_path, "run.progress=true", "run.threads=0", "run.iterations=10", "run.log_every=5",
-                  "run.checkpoint_every=5", "run.val_every=0", "run.stop_after=5")
+    config = tiny("udrl", tmp_path, "run.progress=true", "run.threads=0", "run.iterations=4", "run.log_every=2",
+                  "run.checkpoint_every=2", "run.val_every=0", "run.stop_after=2")
     threads_before = torch.get_num_threads()
     summary = run_task("udrl", config)
     assert torch.get_num_threads() == threads_before  # restored after the run
@@ -179,17 +179,17 @@ def test_off_terminal_progress_lines_eta_and_exports_at_every_checkpoint(tmp_pat
     assert "\nthreads = 1\n" in recorded  # the resolved count
     # stopped (not finished) at a checkpoint: the DRE is exported already
     assert not summary["finished"] and summary["artefacts"]["dre"].endswith("dre.pth")
-    assert torch.load(tmp_path / "dre.pth", weights_only=True)["iteration"] == 5
-    run_task("udrl", tiny("udrl", tmp_path, "run.progress=true", "run.iterations=10", "run.log_every=5",
-                          "run.checkpoint_every=5", "run.val_every=0"), resume=True)
+    assert torch.load(tmp_path / "dre.pth", weights_only=True)["iteration"] == 2
+    run_task("udrl", tiny("udrl", tmp_path, "run.progress=true", "run.iterations=4", "run.log_every=2",
+                          "run.checkpoint_every=2", "run.val_every=0"), resume=True)
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("bench train udrl: iteration")]
-    assert [line.split()[4] for line in lines] == ["5/10", "10/10"]
+    assert [line.split()[4] for line in lines] == ["2/4", "4/4"]
     assert all("loss=" in line and "it/s" in line and "ETA " in line for line in lines)
     assert lines[-1].endswith("ETA 00:00:00")
     rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
-    assert [r["iteration"] for r in rows] == [5, 10] and rows[0]["eta_s"] > 0 and rows[1]["eta_s"] == 0
+    assert [r["iteration"] for r in rows] == [2, 4] and rows[0]["eta_s"] > 0 and rows[1]["eta_s"] == 0
     saved = torch.load(tmp_path / "dre.pth", weights_only=True)
-    assert saved["iteration"] == 10
-    final = ckpt.load(tmp_path / "checkpoints" / "iter_00000010.pt")["modules"]["moco"]
+    assert saved["iteration"] == 4
+    final = ckpt.load(tmp_path / "checkpoints" / "iter_00000004.pt")["modules"]["moco"]
     assert torch.equal(saved["state_dict"]["module.encoder_q.E.0.weight"], final["encoder_q.body.0.weight"])

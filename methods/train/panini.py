@@ -21,6 +21,7 @@ from torch import nn
 
 from bench.errors import BenchError
 from bench.io import write_png
+from bench.methods.train.checkpoint import panini_config_to_data, save_atomic
 from bench.methods.train.data import (
     Source,
     sample_rng,
@@ -30,7 +31,6 @@ from bench.methods.train.data import (
     to_uint8,
     validation_rng,
 )
-from bench.methods.train.checkpoint import save_atomic
 from bench.methods.train.loop import Trainer, seeded
 from bench.methods.train.perceptual import PerceptualLoss, load_vgg16_features
 from bench.methods.train.udrl import _resize, make_preset
@@ -247,15 +247,7 @@ class PaniniTrainer(Trainer):
         (`panini_config`) and the iteration, so `create_method(..., weights=path)` rebuilds the model."""
         path = Path(out_dir) / "generator.pth"
         state = {k: v.detach().cpu() for k, v in self.G.state_dict().items()}
-        save_atomic({"state_dict": state, "panini_config": _plain(dataclasses.asdict(self.model_config)),
+        save_atomic({"state_dict": state, "panini_config": panini_config_to_data(self.model_config),
                      "iteration": iteration}, path)
         return {"generator": str(path)}
 
-
-def _plain(obj):
-    """Config values as weights_only-loadable data (tuples -> lists, int dict keys -> str)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    return obj

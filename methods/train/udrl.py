@@ -4,10 +4,12 @@ Positive pairs as the paper says: for every sample one fresh set of Eq. (10) par
 and applied to two different HQ faces (query and key); negatives are the queue of earlier keys.
 MoCo settings are those `moco/builder.py` actually ran (spec 5.2): 256-d MLP projection, queue 8192,
 key-encoder momentum 0.999, temperature 0.07, shuffle-BN across processes, cross-entropy over
-[q.k, q.queue] (the positive is in the denominator, as in standard MoCo). SGD 0.03 / 0.9 / 1e-4, lr x0.1 at epochs 120 and 160 (the official README's command).
+[q.k, q.queue] (the positive is in the denominator, as in standard MoCo). SGD 0.03 / 0.9 / 1e-4,
+lr x0.1 at epochs 120 and 160 (the official README's command).
 
-The final artefact `dre.pth` has the official MoCo layout (`state_dict` with `module.queue`,
-`module.queue_ptr`, `module.encoder_q.*`, `module.encoder_k.*`), which the Panini MFR model loads.
+The exported artefact `dre.pth` (rewritten at every checkpoint) has the official MoCo layout
+(`state_dict` with `module.queue`, `module.queue_ptr`, `module.encoder_q.*`, `module.encoder_k.*`),
+which the Panini MFR model loads.
 """
 
 from __future__ import annotations

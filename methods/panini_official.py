@@ -186,9 +186,39 @@ def build_panini(task: str, weights: Any = None, device: str = "cpu", config: Pa
     return model.to(device).eval()
 
 
+METHOD_NAMES = {("mfr", "dafi"): "panini-mfr", ("sr", "dafi"): "panini-sr16", ("sr", "catconv"): "panini-catconv-sr16"}
+
+
+def _trained_weights(name: str, weights: Any, config: PaniniConfig | str | None) -> tuple[Any, Any]:
+    """(weights, config) for the build: a file from `bench train panini` brings its own model configuration.
+
+    `generator.pth` and `checkpoints/iter_*.pt` rebuild the network they were trained as (size, fusion,
+    in/out size); one of another task or fusion is an error naming the method it belongs to. Other
+    weights (official releases, plain state dicts) pass through unchanged.
+    """
+    from bench.methods.train.checkpoint import trained_panini
+
+    if weights is None:
+        return weights, config
+    what = f"{name} weights {weights}" if isinstance(weights, (str, Path)) else f"{name} weights"
+    trained = trained_panini(read_checkpoint(weights, what), what)
+    if trained is None:
+        return weights, config
+    state, saved = trained
+    belongs = METHOD_NAMES.get((saved.task, saved.fusion))
+    if belongs != name:
+        kind = f"{saved.task.upper()} Panini-Net with {saved.fusion} fusion"
+        hint = f"use method '{belongs}'" if belongs else "no registered method takes it"
+        raise BenchError(f"{what} holds a {kind}; {hint}")
+    if config is not None and _config(saved.task, config, saved.fusion) != saved:
+        raise BenchError(f"{what} carries its own model configuration (in_size={saved.in_size}, "
+                         f"out_size={saved.out_size}); drop the config option")
+    return {"state_dict": state}, saved
+
+
 def _factory(task: str, fusion: str, weights_name: str | None):
     def factory(spec: MethodSpec, weights: Any = None, device: str = "cpu", **options: Any) -> PaniniMethod:
-        config = options.pop("config", None)
+        weights, config = _trained_weights(spec.name, weights, options.pop("config", None))
         if config is not None and config != "official":
             weights_name_used = None  # the release only fits the official configuration
         else:

@@ -88,3 +88,8 @@ def test_table3_from_your_own_training_end_to_end(tmp_path):
     methods = json.dumps(info["methods"])
     assert str(catconv) in methods and str(dafi) in methods  # the weights' paths ...
     assert all(m.get("weights_hash") for m in info["methods"].values())  # ... and hashes are recorded
+
+
+def test_bench_methods_says_sizes_follow_the_file(capsys):
+    assert main(["methods"]) == 0
+    assert "brings its own configuration" in capsys.readouterr().out

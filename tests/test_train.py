@@ -318,4 +318,5 @@ def test_missing_or_wrong_pretrained_inputs_are_clear_errors(tmp_path):
         PaniniTrainer(tiny("panini", tmp_path, f"loss.vgg='{wrong}'"), env)
     with pytest.raises(BenchError, match="has no DRE"):
         PaniniTrainer(tiny("panini", tmp_path, "loss.perceptual=0.0", "model.task='sr16'", "model.fusion='catconv'",
-                           "data.lq_size=64", "data.degradation='sr16'", f"model.dre='{wrong}'"), env)
+                           "data.lq_size=64", "data.degradation='sr16'", "data.degradation_options={}",
+                           f"model.dre='{wrong}'"), env)

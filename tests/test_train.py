@@ -48,7 +48,7 @@ def log_rows(out_dir) -> list[dict]:
         ("[optim]\nlr = 'fast'\n", "'optim.lr' must be a number"),
         ("[run]\nbatch_size = 2.5\n", "'run.batch_size' must be an integer"),
         ("[model]\nwidths = [8, 'a', 16]\n", "'model.widths[1]'"),
-        ("[run]\namp = 'fp8'\n", "'run.amp' must be one of"),
+        ("[run]\namp = 'fp8'\n", "'run.amp' is 'fp8'; choose one of 'none'"),
         ("run = 3\n", "'run' must be a table"),
         ("colour = 'blue'\n", "unknown key 'colour'"),
         ("task = 'panini'\n", "run `bench train panini`"),

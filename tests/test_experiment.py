@@ -124,6 +124,11 @@ def test_cli_reports_a_config_error_in_one_line(tmp_path, capsys):
     assert main(["run", "no-such-experiment", "--check"]) == 2
     assert "built-in: ci" in capsys.readouterr().err
     assert main(["run", "ci", "--check"]) == 0
+    capsys.readouterr()
+    assert main(["run", "ci", "--set", "testsets.*.count=5", "--print-config"]) == 0
+    printed = tmp_path / "printed.toml"
+    printed.write_text(capsys.readouterr().out)
+    assert load_experiment(printed).config == load_experiment("ci", ["testsets.*.count=5"]).config
 
 
 def test_paper_values_match_the_paper_text():

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--out", required=True, help="output folder")
     build.add_argument("--count", type=int, default=1000, help="number of source images (default 1000, the paper's)")
     build.add_argument("--seed", type=int, default=0, help="seed for the id choice and every degradation (default 0)")
-    build.add_argument("--preset", help="official | eq10-literal (mfr), sr16, theta; default: the task's own")
+    build.add_argument("--preset",
+                       help="official | official-fit | eq10-literal (mfr), sr16, theta; default: the task's own")
     build.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="override a preset parameter, e.g. sigma=0.2,10 or r_values=16,32 (repeatable)")
     build.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")

@@ -338,8 +338,11 @@ def estimate_noise(lq: np.ndarray, size: int, kernel: str, quality: int | None, 
     kind = min(fits, key=lambda k: abs(fits[k][1] - observed[1]))
     result.update(std=round(fits[kind][0], 3), std_range=ranges[kind], std_confidence=round(1 - floor / observed[0], 3),
                   colour=kind == "colour")
-    if gap < 0.3:
-        result.update(colour=None, reason=f"colour and grey noise leave the same chroma (gap {gap:.2f})")
+    if gap < 0.3:  # the kind is unknown, and grey noise of std x reads as colour noise of std ~1.5x in luma
+        both = ranges["colour"] + ranges["grey"]
+        result.update(colour=None, std=round(fits["colour"][0], 3), std_range=[min(both), max(both)],
+                      reason=f"colour and grey noise leave the same chroma (gap {gap:.2f}); std assumes colour, "
+                             "std_range covers both")
     else:
         result["colour_confidence"] = round(min(1.0, max(0.0, 1 - abs(fits[kind][1] - observed[1]) / gap)), 3)
     return result

@@ -234,20 +234,3 @@ def test_images_are_flushed_once_at_the_end_not_per_write(tmp_path, monkeypatch)
     images = [p for kind in ("gt", "lq") for p in (tmp_path / "set" / kind).iterdir()]
     assert len(images) == 4 and {p.stat().st_ino for p in images} <= set(synced)
 
-
-def test_build_benchmark_times_each_step_and_restores_the_builder(capsys):
-    import importlib.util
-
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location("degrade_bench", REPO / "benchmarks" / "degrade.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    originals = (testset.encode_png, testset.decode_rgb8, testset.atomic_write_bytes)
-    bench.main(["--images", "2", "--repeats", "1", "--presets", "sr16"])
-    assert (testset.encode_png, testset.decode_rgb8, testset.atomic_write_bytes) == originals
-    entry = json.loads(capsys.readouterr().out)["presets"]["sr16"]
-    stages = entry["stages_ms_per_image"]
-    assert {"decode", "hash", "png_encode_1024px", "png_encode_64px", "resize_pil_bilinear", "write"} <= set(stages)
-    assert all(v >= 0 for v in stages.values()) and abs(sum(entry["stages_share"].values()) - 1) < 0.01
-    assert entry["plain_loop_img_per_s"] > 0 and len(entry["runs_img_per_s"]["build_2_workers"]) == 1

@@ -83,7 +83,7 @@ def timed_run(exp, out: Path, device: str, resume: bool = False) -> dict:
 def paper_experiment(name: str, max_images: int | None, arch: str):
     """A bundled experiment with at most N (None: all) synthetic source images and seeded random weights,
     and its bundled image counts."""
-    from bench.experiment import CONFIG_DIR, experiment_from_config
+    from bench.experiment import CONFIG_DIR, Experiment, parse_experiment
 
     data = tomllib.loads((CONFIG_DIR / f"{name}.toml").read_text(encoding="utf-8"))
     bundled = {t["name"]: t["count"] for t in data["testsets"]}
@@ -98,7 +98,7 @@ def paper_experiment(name: str, max_images: int | None, arch: str):
                 method.setdefault("resize_output", "bicubic")
     data["experiment"]["expected"] = ""  # random weights: nothing to compare with the paper
     source = f"benchmarks/run.py: {name}, {arch} architectures, random weights"
-    return experiment_from_config(data, CONFIG_DIR, source), bundled
+    return Experiment(parse_experiment(data, source), source, CONFIG_DIR), bundled
 
 
 def metric_stand_ins(root: Path) -> None:

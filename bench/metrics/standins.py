@@ -1,8 +1,9 @@
-"""Random-but-realistic stand-ins for the metric networks, written under the libraries' own file names.
+"""Seeded random-but-realistic stand-ins for the metric networks, under the libraries' own file names.
 
 Plain random init makes Inception's pool3 features vanish (every FID ~ 0, any test would pass), so the
 FID network's BatchNorm statistics are calibrated on a few smooth random images first
-(../shared/spec/metrics.md section 1.4). Nothing here downloads anything.
+(../shared/spec/metrics.md section 1.4). Nothing here downloads anything. For offline tests and
+benchmarks only: numbers made with them are never real scores.
 """
 
 from __future__ import annotations

@@ -293,36 +293,17 @@ class Runner:
 
     def _make_metrics(self, names: list[str]) -> list:
         """Metric objects for `names`, built once per run (weights load once) and reset for each use."""
-        made = []
-        wanted = [n for n in names if not (n == "kid" and "fid" in names)]  # one Inception pass serves both
-        for name in wanted:
-            options = dict(self.cfg["metric_options"].get(name, {}))
-            if name == "fid" and "kid" in names:
-                options.setdefault("outputs", ("fid", "kid"))
-            key = hash_json([name, options])
-            metric = self._metric_cache.get(key)
-            if metric is None:
-                metric = self._metric_cache[key] = self._create_metric(name, options)
+        from bench.metrics import build_metrics
+
+        key = hash_json(names)
+        metrics = self._metric_cache.get(key)
+        if metrics is None:
+            built = build_metrics(names, device=self.device, options=self.cfg["metric_options"],
+                                  ci_resamples=self.cfg["experiment"]["bootstrap"], ci_seed=self.seed)
+            metrics = self._metric_cache[key] = list(dict.fromkeys(built.values()))
+        for metric in metrics:
             metric.reset()
-            made.append(metric)
-        return made
-
-    def _create_metric(self, name: str, options: dict):
-        import importlib
-        import inspect
-
-        from bench import metrics as registry
-
-        params = {}
-        if name in getattr(registry, "METRICS", {}):
-            module, _, cls = registry.METRICS[name][0].partition(":")
-            params = inspect.signature(getattr(importlib.import_module(module), cls)).parameters
-        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        extra = {"device": self.device, "ci_resamples": self.cfg["experiment"]["bootstrap"], "ci_seed": self.seed}
-        for key, value in extra.items():  # only the settings this metric takes (PSNR has no device)
-            if key in params or (accepts_any and key.startswith("ci_")):
-                options.setdefault(key, value)
-        return registry.create_metric(name, **options)
+        return metrics
 
     def _score(self, spec: dict, ts: TestSet, folder: Path, names: list[str]) -> tuple[list[dict], list[dict]]:
         metrics = self._make_metrics(names)
@@ -342,12 +323,8 @@ class Runner:
                     metric.merge(rank_state)
         rows, per_image = [], []
         for metric in metrics:
-            better = getattr(metric, "higher_is_better", None)
-            for row in metric.compute():
-                row.setdefault("higher_is_better", _better(row["metric"], better))
-                rows.append(row)
-            if hasattr(metric, "per_image"):
-                per_image += metric.per_image()
+            rows += metric.compute()  # each row carries its metric's higher_is_better
+            per_image += metric.per_image()
         return rows, per_image
 
     # -- analyses ----------------------------------------------------------------------------
@@ -566,14 +543,6 @@ def _rel(path: Path, base: Path) -> str:
     import os
 
     return os.path.relpath(path.resolve(), base.resolve())
-
-
-def _better(metric: str, declared: bool | None) -> bool | None:
-    if metric in ("fid", "kid", "lpips"):
-        return False
-    if metric in ("psnr", "ssim"):
-        return True
-    return declared
 
 
 def _theta_summary(rows: list[dict], resamples: int, seed: int) -> list[dict]:

@@ -117,8 +117,7 @@ def _batches(pairs: list[Pair], batch_size: int, resize_policy: str, workers: in
     """Yield (ids, gt uint8 NCHW, pred uint8 NCHW, pixel values) batches of equal-size images, decoded ahead
     in threads.
 
-    One batch of pairs is decoded ahead of the one being scored, so memory is two batches whatever N is
-    (a deeper look-ahead counted in batches made peak memory grow with N until it was full).
+    One batch of pairs is decoded ahead of the one being scored (at most two batches of images in memory).
     """
     upcoming = iter(pairs)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

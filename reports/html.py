@@ -70,6 +70,13 @@ class _Run:
         return self.dir / "outputs" / slug(method) / testset_id / f"{image_id}.png"
 
 
+def _preset_docs() -> dict:
+    """Preset name -> its one-line reason, so the provenance says why each test set was degraded so."""
+    from bench.degradations.presets import PRESET_DOCS
+
+    return PRESET_DOCS
+
+
 def _grids(run: _Run, report_dir: Path, crops: dict) -> list[dict]:
     count = run.config.get("experiment", {}).get("grid_images", 4)
     methods = run.config.get("methods", [])
@@ -207,6 +214,7 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         "expected_problem": expected_problem,
         "exports": {"md": "tables.md", "tex": "tables.tex"},
         "isfinite": math.isfinite,
+        "preset_docs": _preset_docs(),
     }
     html = _environment().get_template("report.html.j2").render(**context)
     atomic_write_text(out, html)

@@ -26,7 +26,8 @@ from pathlib import Path
 import tomllib
 
 from bench.errors import BenchError
-from bench.store import as_float, to_toml
+from bench.io import as_float
+from bench.store import to_toml
 
 DIRECTIONS = ("higher", "lower", "both")
 _FIELDS = {"table": str, "method": str, "metric": str, "condition": str, "testset": str, "value": float,

@@ -30,29 +30,14 @@ import torch
 from bench.distributed import Dist
 from bench.errors import BenchError
 from bench.experiment import Experiment
-from bench.io import write_png
-from bench.methods.imageio import read_rgb8, read_uint8_batch
-from bench.store import (
-    PER_IMAGE_FILE,
-    RESULTS_FILE,
-    RUN_FILE,
-    provenance,
-    read_json,
-    slug,
-    write_json,
-    write_jsonl,
-)
+from bench.io import read_json, read_rgb8, read_uint8_batch, to_uint8, write_json, write_jsonl, write_png
+from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, provenance, slug
 
 FORMAT = 1
 ANALYSIS_FILE = "analysis.jsonl"
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-def to_uint8(batch: torch.Tensor) -> np.ndarray:
-    """float NCHW in [0,1] -> uint8 NHWC, rounded to nearest (the official `tensor2img`)."""
-    return batch.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
 
 def batches(items: list, size: int):
     for start in range(0, len(items), size):

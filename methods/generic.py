@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.errors import BenchError
-from bench.methods.imageio import find_image, list_ids, read_batch, read_image, write_png
+from bench.io import find_image, list_ids, read_batch, read_image, write_png
 from bench.methods.registry import Method, MethodSpec
 
 

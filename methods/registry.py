@@ -114,7 +114,7 @@ class Method:
 
         Returns the ids written or found. Writes are atomic, so an interrupted call resumes.
         """
-        from bench.methods.imageio import list_ids, read_batch, write_png
+        from bench.io import list_ids, read_batch, write_png
 
         ids = list_ids(lq_dir) if ids is None else list(ids)
         todo = [i for i in ids if not (Path(out_dir) / f"{i}.png").exists()]

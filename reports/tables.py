@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from bench.expected import Expected, judge
-from bench.store import as_float
+from bench.io import as_float
 
 METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "fid": "FID", "kid": "KID",
                  "theta": "θ (DAFI_5)", "params_M": "Parameters (M)"}

@@ -16,8 +16,8 @@ import pytest
 from bench.cli import main
 from bench.errors import BenchError
 from bench.experiment import load_experiment
+from bench.io import read_json, read_jsonl
 from bench.runner import Runner
-from bench.store import read_json, read_jsonl
 from conftest import REPO
 
 TESTS = Path(__file__).resolve().parent

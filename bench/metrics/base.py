@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
+from bench.io import to_uint8
 
 PROTOCOL_VERSION = 1
 
@@ -38,11 +39,10 @@ def _rgb_batch(images, what: str) -> torch.Tensor:
 def to_uint8_nhwc(images, what: str = "image") -> np.ndarray:
     """float32 NCHW in [0,1] (rounded like the official `tensor2img`) or uint8 NCHW -> uint8 NHWC numpy."""
     images = _rgb_batch(images, what)
-    images = images.detach().cpu()
     if images.dtype == torch.uint8:
-        return images.permute(0, 2, 3, 1).contiguous().numpy()
+        return images.detach().cpu().permute(0, 2, 3, 1).contiguous().numpy()
     check_finite(images, what)
-    return (images.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    return to_uint8(images)
 
 
 def to_float_nchw(images, what: str = "image") -> torch.Tensor:

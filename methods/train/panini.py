@@ -20,19 +20,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import BenchError
-from bench.io import write_png
+from bench.io import to_uint8, write_png
 from bench.methods.train.data import (
     VALIDATION_SEED_OFFSET,
     ImageSource,
     sample_rng,
     to_model_input,
     to_tensor,
-    to_uint8,
     validation_rng,
 )
 from bench.methods.train.loop import Trainer, seeded
 from bench.methods.train.perceptual import PerceptualLoss, load_vgg16_features
 from bench.methods.train.udrl import _resize, make_preset
+from bench.metrics.pixel import psnr_values
 
 
 def panini_model_config(model_cfg):
@@ -218,9 +218,8 @@ class PaniniTrainer(Trainer):
         for item in items:
             with self.autocast():
                 out = self.G(to_model_input(item["lq"][None], self.env.device))[0].float()
-            pred, gt = to_uint8(out), item["gt"].permute(1, 2, 0).numpy()
-            mse = np.mean((pred.astype(np.float64) - gt.astype(np.float64)) ** 2)
-            psnrs.append(100.0 if mse == 0 else 10 * math.log10(255.0**2 / mse))
+            pred, gt = to_uint8((out + 1) / 2), item["gt"].permute(1, 2, 0).numpy()
+            psnrs.append(psnr_values(pred[None], gt[None])[0])  # the benchmark's PSNR: inf when identical
             if len(rows) < 4:
                 lq = item["lq"].permute(1, 2, 0).numpy()
                 lq = np.repeat(np.repeat(lq, gt.shape[0] // lq.shape[0], 0), gt.shape[1] // lq.shape[1], 1)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from bench.distributed import Dist
-from bench.errors import BenchError
+from bench.errors import BenchError, MissingWeightsError
 from bench.experiment import Experiment
 from bench.io import read_json, read_rgb8, read_uint8_batch, to_uint8, write_json, write_jsonl, write_png
 from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, provenance, slug
@@ -71,15 +71,6 @@ def weights_hash(method) -> str:
             digest.update(tensor.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     digest.update(json.dumps(getattr(method, "protocol", {}), sort_keys=True, default=str).encode())
     return digest.hexdigest()
-
-
-def is_missing_weights(exc: BaseException) -> bool:
-    """A BenchError raised because a weights file is absent (the weights registry's error)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    text = str(exc).lower()
-    return bool(names & {"MissingWeightsError", "MissingWeights"}) or (
-        isinstance(exc, (BenchError, FileNotFoundError)) and "weights" in text and
-        any(word in text for word in ("not found", "missing", "fetch", "expected at", "no such file")))
 
 
 @dataclass
@@ -269,9 +260,9 @@ class Runner:
                 if name in names:
                     raise
                 state.info["notes"].append({
-                    "kind": "weights-missing" if is_missing_weights(exc) else "metric-unavailable",
+                    "kind": "weights-missing" if isinstance(exc, MissingWeightsError) else "metric-unavailable",
                     "subject": name.upper(), "metric": name, "title": "weights not found: how to get them"
-                    if is_missing_weights(exc) else "metric unavailable",
+                    if isinstance(exc, MissingWeightsError) else "metric unavailable",
                     "message": f"{exc}. Scores for {name.upper()} are left out of this run."})
                 self.log(f"  metric {name}: not available ({exc})")
         return usable, state.info["protocols"]
@@ -512,7 +503,7 @@ class Runner:
                                                                         "licence")}
             entry["create_s"] = round(time.perf_counter() - start, 3)
         except Exception as exc:  # noqa: BLE001 - recorded; other methods still run
-            if spec["optional"] and is_missing_weights(exc):
+            if spec["optional"] and isinstance(exc, MissingWeightsError):
                 entry["status"] = "skipped"
                 state.info["notes"].append({"kind": "weights-missing", "subject": spec["name"], "method": spec["name"],
                                             "title": "weights not found: how to get them", "message": str(exc)})

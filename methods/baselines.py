@@ -27,11 +27,8 @@ OUTPUT_POLICIES = {
 def open_weights(spec: MethodSpec, weights: Any) -> dict:
     """The official checkpoint as a dict: `weights` is a path, a loaded dict, or None (registry cache)."""
     if weights is None:
-        try:
-            from bench.weights import resolve
-        except ImportError as exc:
-            raise BenchError(f"{spec.name}: no weights given and the weights registry is unavailable ({exc}); "
-                             "pass weights=PATH to the official checkpoint") from exc
+        from bench.weights import resolve
+
         weights = resolve(spec.weights[0])
     try:
         return read_checkpoint(weights, what=f"{spec.name} weights")

@@ -61,11 +61,8 @@ def panini_model_config(model_cfg):
 def _weights_path(source: str, registry_name: str, key: str) -> str:
     if source != "registry":
         return source
-    try:
-        from bench.weights import resolve
-    except ImportError as exc:
-        raise BenchError(f"{key} = 'registry' needs the weights registry (bench.weights); "
-                         f"set {key} to a file path or 'random'") from exc
+    from bench.weights import resolve
+
     return str(resolve(registry_name))
 
 

@@ -167,7 +167,7 @@ def decode_rgb8(data: bytes, name: str | Path):
     RGB PNGs keep their high byte too (Pillow). Float images and unreadable bytes raise BadImageError.
     """
     import numpy as np
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as im:
@@ -182,6 +182,9 @@ def decode_rgb8(data: bytes, name: str | Path):
             else:
                 rgb = np.array(im.convert("RGB") if mode != "RGB" else im)
                 note = None if mode == "RGB" else f"{mode} -> RGB"
+    except UnidentifiedImageError:  # its text shows the in-memory buffer, not the file
+        raise BadImageError(f"{name}: not a readable image (not an image file, or a format Pillow cannot "
+                            "identify)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise BadImageError(f"{name}: not a readable image ({exc})") from None
     if data[:8] == _PNG_SIGNATURE and len(data) > 24 and data[24] == 16:

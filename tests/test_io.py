@@ -119,8 +119,9 @@ def _bad_files(folder):
 
 def test_unreadable_files_are_refused_naming_the_file(tmp_path):
     for path in _bad_files(tmp_path / "bad"):
-        with pytest.raises(BenchError, match=path.name):
+        with pytest.raises(BenchError, match=path.name) as error:
             io.read_rgb8(path)
+        assert "BytesIO" not in str(error.value)
         with pytest.raises(BenchError, match=path.name):
             _via_testset(path, 4)
     with pytest.raises(BenchError, match="missing.png"):

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import tomllib
 
+from bench.config import to_toml
 from bench.errors import BenchError
 from bench.io import as_float
-from bench.store import to_toml
 
 DIRECTIONS = ("higher", "lower", "both")
 _FIELDS = {"table": str, "method": str, "metric": str, "condition": str, "testset": str, "value": float,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bench.errors import MissingWeightsError
 from bench.experiment import ExperimentConfig
-from bench.outputs import is_missing_weights
 
 
 class RunMetrics:
@@ -33,7 +33,7 @@ class RunMetrics:
             except Exception as exc:  # noqa: BLE001 - an optional metric is reported, the run goes on
                 if name in names:
                     raise
-                missing = is_missing_weights(exc)
+                missing = isinstance(exc, MissingWeightsError)
                 info["notes"].append({
                     "kind": "weights-missing" if missing else "metric-unavailable", "subject": name.upper(),
                     "metric": name, "title": "weights not found: how to get them" if missing else "metric unavailable",

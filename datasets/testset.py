@@ -25,23 +25,20 @@ import cv2
 import numpy as np
 
 from bench import __version__
-from bench.datasets.folder import (
-    BadImageError,
-    decode_rgb8,
-    fit_to_square,
-    list_images,
-    sha256_bytes,
-)
+from bench.datasets.folder import fit_to_square, list_images
 from bench.datasets.synthetic import synthetic_face
 from bench.degradations.presets import DEFAULT_PRESET, TASKS, get_preset, preset_settings
 from bench.errors import BenchError
 from bench.io import (
     PNG_ENCODING,
+    BadImageError,
     atomic_write_bytes,
     atomic_write_text,
+    decode_rgb8,
     dumps_line,
     encode_png,
     read_jsonl,
+    sha256_bytes,
     sha256_file,
     write_jsonl,
 )
@@ -110,7 +107,7 @@ def _process(job: _Job) -> list[dict]:
         gt, source_sha, conversion = _load_source(item, job.resize)
     except BadImageError as exc:
         if not job.skip_bad:
-            raise
+            raise BadImageError(f"{exc}; remove it or pass --skip-bad") from None
         return [{"skipped": {"source": item.name, "reason": str(exc)}}]
     gt_png = encode_png(gt)
     variants = preset.variants()

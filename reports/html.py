@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 from bench.errors import BenchError
 from bench.expected import load_expected
-from bench.io import atomic_write_text
+from bench.io import atomic_write_text, read_json, read_jsonl
 from bench.reports import images, plots, tables
-from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, read_json, read_jsonl, slug
+from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, slug
 
 TEMPLATES = Path(__file__).with_name("templates")
 DEFAULT_CROPS = {"eyes": [0.22, 0.36, 0.78, 0.52], "mouth": [0.32, 0.64, 0.68, 0.80]}

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field
 
 from bench.expected import Expected, judge
+from bench.io import as_float
 from bench.metrics import METRICS, MetricEntry
-from bench.store import as_float
 
 # Rows of the run's analyses (not metrics, so not in the metric registry); metrics come from bench.metrics.
 ANALYSES = {"theta": MetricEntry("", "θ (DAFI_5)", 3, None), "params_M": MetricEntry("", "Parameters (M)", 2, None)}

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
+from bench.io import quantize_uint8
 
 PROTOCOL_VERSION = 1
 
@@ -46,7 +47,7 @@ def to_uint8_nchw(images, what: str = "image") -> torch.Tensor:
     if images.dtype == torch.uint8:
         return images
     check_finite(images, what)
-    return (images.float().clamp(0, 1) * 255).round().to(torch.uint8)
+    return quantize_uint8(images)
 
 
 def to_float_nchw(images, what: str = "image") -> torch.Tensor:

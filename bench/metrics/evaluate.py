@@ -9,7 +9,6 @@ weights hash, so re-scoring another method on the same test set skips half of th
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import json
 import os
@@ -20,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from bench.errors import BenchError
+from bench.io import image_files, read_rgb8
 from bench.metrics import build_metrics
 from bench.metrics.base import protocol_id
 from bench.metrics.fid import InceptionDistances
 from bench.weights import DEFAULT_REGISTRY, Registry
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 RESIZE_POLICIES = ("error", "bicubic")
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "fid", "kid")
 
@@ -49,27 +48,10 @@ class Pair:
     pred: Path
 
 
-def list_images(folder: Path) -> dict[str, Path]:
-    """stem -> file for the images directly in FOLDER (any case of the usual extensions)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BenchError(f"{folder} is not a directory")
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
-            if path.stem in found:
-                raise BenchError(
-                    f"{folder}: two images share the stem {path.stem!r} ({found[path.stem].name}, "
-                    f"{path.name}); keep one"
-                )
-            found[path.stem] = path
-    return found
-
-
 def pair_folders(gt_dir, pred_dir, allow_missing: bool = False) -> tuple[list[Pair], list[str], list[str]]:
     """(pairs, GT ids without prediction, prediction ids without GT). Missing/extra files are an error
     unless allow_missing, in which case only the common ids are scored and the rest is recorded."""
-    gt, pred = list_images(gt_dir), list_images(pred_dir)
+    gt, pred = image_files(gt_dir), image_files(pred_dir)
     missing, extra = sorted(set(gt) - set(pred)), sorted(set(pred) - set(gt))
     if (missing or extra) and not allow_missing:
 
@@ -88,19 +70,10 @@ def pair_folders(gt_dir, pred_dir, allow_missing: bool = False) -> tuple[list[Pa
     return pairs, missing, extra
 
 
-def decode(data: bytes, path: Path) -> np.ndarray:
-    """Bytes -> uint8 RGB HWC, like pytorch-fid/clean-fid read files (PIL convert('RGB'))."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return np.array(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise BenchError(f"cannot decode image {path}: {exc}; re-export it as PNG") from None
-
-
 def _load_pair(pair: Pair, resize_policy: str, pixel_metrics: dict) -> tuple[np.ndarray, np.ndarray, dict]:
     """Decode one pair and compute its thread-safe CPU metrics right here, in the decoder thread (torch
     releases the GIL, so this overlaps with the networks on the main thread)."""
-    gt, pred = decode(pair.gt.read_bytes(), pair.gt), decode(pair.pred.read_bytes(), pair.pred)
+    gt, pred = read_rgb8(pair.gt), read_rgb8(pair.pred)
     if gt.shape != pred.shape:
         if resize_policy == "error":
             raise BenchError(

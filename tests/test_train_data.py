@@ -101,8 +101,8 @@ def test_pair_folder_mistakes_name_the_key(tmp_path):
 
 
 def test_missing_validation_folder_fails_before_the_model_is_built(tmp_path, monkeypatch):
+    from bench.distributed import Dist
     from bench.methods import panini
-    from bench.methods.train.loop import setup_distributed
     from bench.methods.train.panini import PaniniTrainer
 
     def no_build(*args, **kwargs):
@@ -111,7 +111,7 @@ def test_missing_validation_folder_fails_before_the_model_is_built(tmp_path, mon
     monkeypatch.setattr(panini.PaniniNet, "__init__", no_build)
     config = tiny("panini", tmp_path, f"data.val_source='{tmp_path / 'no-such-folder'}'")
     with pytest.raises(BenchError, match=r"^data\.val_source: folder .*no-such-folder does not exist"):
-        PaniniTrainer(config, setup_distributed("cpu"))
+        PaniniTrainer(config, Dist.from_env("cpu"))
 
 
 # -- the carved validation set ---------------------------------------------------------------------

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
+from bench.io import IMAGE_EXTENSIONS, BadImageError, is_image_file, read_rgb8
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 VALIDATION_SEED_OFFSET = 1_000_003  # synthetic validation faces never coincide with training ones
 
 
@@ -26,14 +26,11 @@ class CorruptImage(Exception):
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    """uint8 RGB (H, W, 3) of an image file; CorruptImage when it cannot be decoded."""
-    from PIL import Image
-
+    """uint8 RGB (H, W, 3) of an image file (bench.io's decoder); CorruptImage when it cannot be decoded."""
     try:
-        with Image.open(path) as im:
-            return np.array(im.convert("RGB"))  # a writable copy (torch.from_numpy warns on read-only)
-    except Exception as exc:  # PIL raises many types for broken files
-        raise CorruptImage(f"{path}: {type(exc).__name__}: {exc}") from exc
+        return read_rgb8(path)
+    except BadImageError as exc:
+        raise CorruptImage(str(exc)) from exc
 
 
 def _read_square(path: Path, size: int, resize: bool) -> np.ndarray:
@@ -54,9 +51,9 @@ def _image_files(root: Path, key: str) -> list[Path]:
     """Image files under `root` (recursive, sorted); a missing or empty folder names the config key."""
     if not root.is_dir():
         raise BenchError(f"{key}: folder {root} does not exist; set {key} to a folder of face images")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    paths = sorted(p for p in root.rglob("*") if is_image_file(p))
     if not paths:
-        raise BenchError(f"{key}: folder {root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise BenchError(f"{key}: folder {root} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
     return paths
 
 
@@ -243,11 +240,6 @@ def to_model_input(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     return t.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
 
 
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    """float CHW in [-1, 1] -> uint8 HWC RGB."""
-    return ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-
-
 def collate(samples: list[dict]) -> dict:
     """Stack tensors; concatenate the lists of skipped files."""
     out = {}
@@ -318,10 +310,7 @@ class ShardedBatchSampler:
 
 def worker_init(_worker_id: int) -> None:
     """One thread per DataLoader worker: the degradations use OpenCV, which would oversubscribe."""
-    torch.set_num_threads(1)
-    try:
-        import cv2
+    import cv2
 
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)

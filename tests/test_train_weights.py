@@ -9,10 +9,10 @@ import torch
 
 from bench.cli import main
 from bench.errors import BenchError
+from bench.io import read_json, read_jsonl
 from bench.methods import create_method
 from bench.methods.train.config import load_config
 from bench.methods.train.loop import run_task
-from bench.store import read_json, read_jsonl
 
 torch.set_num_threads(1)
 FAST = ["run.progress=false", "run.threads=1", "run.val_every=0", "loss.perceptual=0.0", "run.iterations=2",

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.by_degradation import write_by_degradation
+from bench.claims import save_features
 from bench.distributed import Dist
 from bench.errors import BenchError
 from bench.experiment import Experiment
@@ -340,6 +342,7 @@ class Runner:
             for rank_states in states:
                 for metric, rank_state in zip(metrics, rank_states, strict=True):
                     metric.merge(rank_state)
+        save_features(self.out, spec["name"], ts.id, [m.state_dict() for m in metrics])  # for paired FID claims
         rows, per_image = [], []
         for metric in metrics:
             better = getattr(metric, "higher_is_better", None)
@@ -507,6 +510,8 @@ class Runner:
         for spec in self.cfg["methods"]:
             self._method(spec, testsets, metric_names, state)
             self._save(state)
+        if self.dist.main:
+            write_by_degradation(self.out, self.seed)
         self._save(state, final=True)
 
     def _method(self, spec: dict, testsets: dict, metric_names: list[str], state: RunState) -> None:

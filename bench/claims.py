@@ -47,6 +47,16 @@ class Verdict:
     seed: int | None = None
     reason: str = ""
 
+    def texts(self) -> dict[str, str]:
+        """Δ, CI, n and test as short strings (for `bench compare` and the report)."""
+        def number(x: float) -> str:
+            return f"{x:+.4g}"
+
+        return {"difference": "" if self.difference is None else number(self.difference),
+                "ci": "" if self.ci is None else f"[{number(self.ci[0])}, {number(self.ci[1])}]",
+                "n": "" if self.n is None else str(self.n),
+                "test": self.reason or self.test + ("" if self.seed is None else f", seed {self.seed}")}
+
 
 # ----------------------------------------------------------------------------- features (runner hook)
 

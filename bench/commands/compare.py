@@ -48,13 +48,9 @@ def value_lines(comparisons) -> list[str]:
 def claim_lines(verdicts) -> list[str]:
     rows = [("claim", "verdict", "table", "test set", "claim", "Δ", "95% CI", "n", "test, seed")]
     for v in verdicts:
-        if v.verdict == "missing":
-            rows.append(("claim", v.verdict, v.claim.table, v.testset or "–", v.claim.text, "", "", "", v.reason))
-            continue
-        ci = f"[{v.ci[0]:.4g}, {v.ci[1]:.4g}]" if v.ci else ""
-        test = v.test + (f", seed {v.seed}" if v.seed is not None else "")
-        rows.append(("claim", v.verdict, v.claim.table, v.testset or "–", v.claim.text, f"{v.difference:+.4g}", ci,
-                     "" if v.n is None else str(v.n), test))
+        t = v.texts()
+        rows.append(("claim", v.verdict, v.claim.table, v.testset or "–", v.claim.text, t["difference"], t["ci"],
+                     t["n"], t["test"]))
     return _columns(rows) if verdicts else []
 
 

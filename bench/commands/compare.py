@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     statuses = [c.status for c in comparisons] + [v.verdict for v in verdicts]
     counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
-    print(f"{len(comparisons)} values and {len(verdicts)} claims checked against {path}: "
+    print(f"{len(comparisons)} values checked, {len(verdicts)} claims judged against {path}: "
           + ", ".join(f"{v} {k}" for k, v in counts.items()))
     failing = STRICT_FAILING if args.strict else FAILING
     return 1 if failing & set(statuses) else 0

@@ -12,7 +12,6 @@ from fake_run import make_run
 from bench.by_degradation import BY_DEGRADATION_FILE, binner, by_degradation
 from bench.claims import judge_claims, save_features, verdict_of
 from bench.cli import main
-from bench.errors import BenchError
 from bench.expected import Claim, derive_order_claims, load_expected_file
 from bench.experiment import EXPECTED_DIR, load_experiment
 from bench.io import write_png
@@ -250,22 +249,3 @@ def test_paper_claims_are_the_published_orders_plus_the_prose_claims():
     assert prose == {("trend", "table4", "", "", "Panini-Net", "r", "increasing"),
                      ("params", "table3", "Panini-Net with DAFI", "Panini-Net with Cat-Conv", "", "", ""),
                      ("params", "table2", "Panini-Net", "GLEAN", "", "", "")}
-
-
-@pytest.mark.parametrize("body, message", [
-    ('[[claims]]\ntable="t"\nmetric="psnr"\nbetter="a"\nworse="b"\ncolour="red"\n', "unknown key 'colour'"),
-    ('[[claims]]\ntable="t"\nmetric="psnr"\nbetter="a"\n', "needs key(s) worse"),
-    ('[[claims]]\ntype="rank"\ntable="t"\n', "type 'rank'"),
-    ('[[claims]]\ntype="trend"\ntable="t"\nmetric="theta"\nmethod="m"\nparameter="r"\ndirection="up"\n',
-     "direction 'up'"),
-    ('[[claims]]\ntype="params"\ntable="t"\nbetter="a"\nworse="b"\nmetric="psnr"\n', "mean nothing"),
-    ('[[claims]]\ntable="t"\nmetric="psnr"\nbetter="a"\nworse="a"\n', "both 'a'"),
-    ('[[values]]\ntable="t"\nmethod="a"\nmetric="psnr"\nvalue=10\ntolerance=1\ndirection="higher"\nsource="s"\n'
-     '[[values]]\ntable="t"\nmethod="b"\nmetric="psnr"\nvalue=12\ntolerance=1\ndirection="higher"\nsource="s"\n'
-     '[[claims]]\ntable="t"\nmetric="psnr"\nbetter="a"\nworse="b"\n', "published values say the opposite"),
-])
-def test_bad_claims_are_errors_that_name_the_key(tmp_path, body, message):
-    path = tmp_path / "e.toml"
-    path.write_text(body)
-    with pytest.raises(BenchError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        load_expected_file(path)

@@ -86,8 +86,19 @@ def test_a_wide_interval_that_holds_the_published_value_counts_as_reproduced():
      "missing key(s) tolerance"),
     ('[[values]]\ntable="t"\nmethod="m"\nmetric="psnr"\nvalue=1\ntolerance=1\ndirection="higher"\nsource="s"\n'
      'colour="red"\n', "unknown key 'colour'"),
+    ('[[claims]]\ntable="t"\nmetric="psnr"\nbetter="a"\nworse="b"\ncolour="red"\n', "unknown key 'colour'"),
+    ('[[claims]]\ntable="t"\nmetric="psnr"\nbetter="a"\n', "needs key(s) worse"),
+    ('[[claims]]\ntype="rank"\ntable="t"\n', "type 'rank'"),
+    ('[[claims]]\ntype="trend"\ntable="t"\nmetric="theta"\nmethod="m"\nparameter="r"\ndirection="up"\n',
+     "direction 'up'"),
+    ('[[claims]]\ntype="params"\ntable="t"\nbetter="a"\nworse="b"\nmetric="psnr"\n', "mean nothing"),
+    ('[[claims]]\ntable="t"\nmetric="psnr"\nbetter="a"\nworse="a"\n', "both 'a'"),
+    ('[[values]]\ntable="t"\nmethod="a"\nmetric="psnr"\nvalue=10\ntolerance=1\ndirection="higher"\nsource="s"\n'
+     '[[values]]\ntable="t"\nmethod="b"\nmetric="psnr"\nvalue=12\ntolerance=1\ndirection="higher"\nsource="s"\n'
+     '[[claims]]\ntable="t"\nmetric="psnr"\nbetter="a"\nworse="b"\n', "published values say the opposite"),
 ])
 def test_bad_expected_files(tmp_path, body, message):
+    """Values and claims: every bad key, type or value is an error that names it."""
     path = tmp_path / "e.toml"
     path.write_text(body)
     with pytest.raises(BenchError, match=message.replace("(", r"\(").replace(")", r"\)")):

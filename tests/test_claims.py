@@ -16,6 +16,7 @@ from bench.expected import Claim, derive_order_claims, load_expected_file
 from bench.experiment import EXPECTED_DIR, load_experiment
 from bench.io import write_png
 from bench.methods.imageio import read_rgb8
+from bench.metrics.fid import InceptionDistances
 from bench.runner import Runner
 from bench.store import read_jsonl
 
@@ -192,6 +193,16 @@ def test_binning_uses_quantiles_or_one_bin_per_value():
     assert [r["n"] for r in out] == [5, 5, 5, 5] and [r["mean"] for r in out] == [2.0, 7.0, 12.0, 17.0]
 
 
+class _GivenFeatures:
+    """Extractor stand-in: the test adds features itself (add_features), so no network runs."""
+
+    conventions = {"backend": "features given by the test"}
+    weights_sha256 = "none"
+
+    def __call__(self, images):
+        raise AssertionError("the test passes features directly")
+
+
 def test_set_metric_claims_resample_the_same_images_for_both_methods_and_the_gt(tmp_path):
     run = make_run(tmp_path, method_names=("Near", "Far"), image_ids=tuple(f"i{k}" for k in range(30)),
                    theta=False, failure=False)
@@ -199,8 +210,12 @@ def test_set_metric_claims_resample_the_same_images_for_both_methods_and_the_gt(
     gt = rng.normal(size=(30, 8))
     ids = [f"i{k}" for k in range(30)]
     ts_id = "f" * 64
-    for name, scale in (("Near", 0.2), ("Far", 1.5)):
-        save_features(run, name, ts_id, [{"ids": ids, "pred": gt + rng.normal(scale=scale, size=gt.shape), "gt": gt}])
+    fids = {}
+    for name, scale in (("Near", 0.2), ("Far", 1.5)):  # the state the runner hands over after scoring
+        metric = InceptionDistances(outputs=("fid",), extractor=_GivenFeatures(), ci_resamples=0)
+        metric.add_features(gt + rng.normal(scale=scale, size=gt.shape), gt, ids)
+        fids[name] = metric.compute()[0]["value"]
+        save_features(run, name, ts_id, [metric.state_dict()])
     with open(run / "results.jsonl", "a") as file:
         file.write(json.dumps({"table": "table1", "method": "Near", "testset": "mfr<1>", "metric": "fid",
                                "value": 1.0, "higher_is_better": False}) + "\n")
@@ -208,7 +223,8 @@ def test_set_metric_claims_resample_the_same_images_for_both_methods_and_the_gt(
     wrong = Claim(table="table1", metric="fid", better="Far", worse="Near")
     verdicts = judge_claims(run, [right, wrong], resamples=50)
     assert [v.verdict for v in verdicts] == ["supported", "contradicted"]
-    assert verdicts[0].difference < 0 and verdicts[0].n == 30 and "same image indices" in verdicts[0].test
+    assert verdicts[0].difference == pytest.approx(fids["Near"] - fids["Far"]) and verdicts[0].difference < 0
+    assert verdicts[0].n == 30 and "same image indices" in verdicts[0].test
     no_features = Claim(table="table1", metric="kid", better="Near", worse="Far")
     (run / "features" / "Far" / f"{ts_id}.npz").unlink()
     assert judge_claims(run, [no_features])[0].verdict == "missing"

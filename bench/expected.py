@@ -44,8 +44,9 @@ from pathlib import Path
 
 import tomllib
 
+from bench.config import to_toml
 from bench.errors import BenchError
-from bench.store import as_float, to_toml
+from bench.store import as_float
 
 DIRECTIONS = ("higher", "lower", "both")
 CLAIM_TYPES = ("order", "params", "trend", "slope")

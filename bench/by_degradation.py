@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.io import as_float, read_json, read_jsonl, write_jsonl
 from bench.metrics.bootstrap import bootstrap_mean_ci
-from bench.store import PER_IMAGE_FILE, RUN_FILE, as_float, read_json, read_jsonl, write_jsonl
+from bench.store import PER_IMAGE_FILE, RUN_FILE
 
 BY_DEGRADATION_FILE = "by_degradation.jsonl"
 BINS = 4

@@ -24,9 +24,9 @@ import numpy as np
 
 from bench.by_degradation import binner, joined_rows
 from bench.expected import Claim
-from bench.io import atomic_write_bytes
+from bench.io import as_float, atomic_write_bytes, read_json, read_jsonl
 from bench.metrics.bootstrap import bootstrap_mean_ci, bootstrap_statistic_ci
-from bench.store import RESULTS_FILE, RUN_FILE, as_float, read_json, read_jsonl, slug
+from bench.store import RESULTS_FILE, RUN_FILE, slug
 
 VERDICTS = ("supported", "inconclusive", "contradicted")
 FEATURES_DIR = "features"
@@ -67,11 +67,20 @@ def features_path(run_dir: Path, method: str, testset_id: str) -> Path:
 def save_features(run_dir: Path, method: str, testset_id: str, states: list[dict]) -> None:
     """Keep the per-image Inception features (with ids) of any metric state that holds them (FID/KID)."""
     for state in states:
-        if not {"ids", "pred", "gt"} <= set(state) or len(state["gt"]) != len(state["pred"]) or not len(state["pred"]):
+        if not {"ids", "pred", "gt"} <= set(state):
+            continue
+        pred, gt = _rows(state["pred"]), _rows(state["gt"])
+        if not len(pred) or len(gt) != len(pred):
             continue
         buffer = io.BytesIO()
-        np.savez(buffer, ids=np.asarray(state["ids"], dtype=str), pred=state["pred"], gt=state["gt"])
+        np.savez(buffer, ids=np.asarray(state["ids"], dtype=str), pred=pred, gt=gt)
         atomic_write_bytes(features_path(run_dir, method, testset_id), buffer.getvalue())
+
+
+def _rows(parts) -> np.ndarray:
+    """Feature rows from a state's list of per-batch arrays (or one stacked array)."""
+    arrays = [np.asarray(p, np.float32) for p in parts]
+    return np.concatenate([a.reshape(-1, a.shape[-1]) for a in arrays]) if arrays else np.zeros((0, 0), np.float32)
 
 
 def _features(run_dir: Path, method: str, testset_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:

@@ -46,7 +46,7 @@ import tomllib
 
 from bench.config import to_toml
 from bench.errors import BenchError
-from bench.store import as_float
+from bench.io import as_float
 
 DIRECTIONS = ("higher", "lower", "both")
 CLAIM_TYPES = ("order", "params", "trend", "slope")

@@ -15,14 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import BenchError
-from bench.methods.baselines import BaselineMethod, build
+from bench.methods.baselines import BaselineMethod, baseline_family
+from bench.methods.builder import build_model
 from bench.methods.checkpoints import take_prefix
 from bench.methods.stylegan2 import EqualLinear, StyleGAN2Generator, rosinality_to_ours
 
 LAYOUT = "pSp checkpoint: {'state_dict': {encoder.*, decoder.*}, 'opts': {...}, 'latent_avg': (18, 512)}"
-# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
-TINY = {"out_size": 32, "in_size": 32, "style_dim": 16, "narrow": 1 / 16, "encoder_channels": (16, 16, 32, 32),
-        "encoder_units": (1, 1, 2, 1)}
 
 
 class SEModule(nn.Module):
@@ -153,9 +151,15 @@ def convert_psp(checkpoint: dict) -> dict:
     }
 
 
+# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
+FAMILY = baseline_family("pSp", PSP, convert_psp, LAYOUT,
+                         tiny={"out_size": 32, "in_size": 32, "style_dim": 16, "narrow": 1 / 16,
+                                "encoder_channels": (16, 16, 32, 32), "encoder_units": (1, 1, 2, 1)})
+
+
 def create_psp(spec, weights=None, device="cpu", config=None, random_init_seed: int | None = None):
     """pSp CelebA-HQ super-resolution: 64x64 LQ -> bilinear 256 -> 1024, deterministic."""
-    model = build(spec, PSP, convert_psp, LAYOUT, weights, config, TINY, random_init_seed)
+    model = build_model(FAMILY, config, weights, spec.weights[0], random_init_seed, device)
     in_size = model.in_size // 4  # the 16x task's LQ: 64 px for the 256-px encoder input
     spec = dataclasses.replace(spec, in_size=in_size, out_size=model.decoder.size)
     protocol = {

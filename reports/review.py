@@ -13,8 +13,8 @@ from pathlib import Path
 
 from bench.by_degradation import joined_rows, read_by_degradation
 from bench.claims import judge_claims
+from bench.io import as_float, read_json, read_jsonl
 from bench.reports import images, plots, tables
-from bench.store import as_float, read_json, read_jsonl
 
 WORST_IMAGES = 3
 BROWSER_THUMBS = 400  # rows beyond this keep their link but no thumbnail (the HTML stays small)

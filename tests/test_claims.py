@@ -14,11 +14,9 @@ from bench.claims import judge_claims, save_features, verdict_of
 from bench.cli import main
 from bench.expected import Claim, derive_order_claims, load_expected_file
 from bench.experiment import EXPECTED_DIR, load_experiment
-from bench.io import write_png
-from bench.methods.imageio import read_rgb8
+from bench.io import read_jsonl, read_rgb8, write_png
 from bench.metrics.fid import InceptionDistances
 from bench.runner import Runner
-from bench.store import read_jsonl
 
 COUNT = 12
 # method -> noise standard deviation (8-bit levels) as a function of the image's downsampling rate r

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.claims import judge_claims
     from bench.errors import BenchError
     from bench.expected import compare, load_expected_file
-    from bench.store import read_json, read_jsonl
+    from bench.io import read_json, read_jsonl
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "run.json").exists():

@@ -160,8 +160,7 @@ def test_official_moco_schedules_change_once_per_epoch():
 def test_threads_default_to_cpus_over_workers(monkeypatch, workers, local, expected):
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(8)), raising=False)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", str(local))
-    config = load_config("udrl", "train-udrl-tiny", [f"run.workers={workers}"])
-    assert config.run.threads == 0
+    config = load_config("udrl", "train-udrl-tiny", [f"run.workers={workers}", "run.threads=0"])
     assert resolve_threads(config).run.threads == expected
     assert resolve_threads(load_config("udrl", "train-udrl-tiny", ["run.threads=3"])).run.threads == 3
     with pytest.raises(BenchError, match="run.threads"):

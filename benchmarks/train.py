@@ -1,7 +1,8 @@
 """Training speed and memory: prints JSON.
 
 CPU (default): the tiny UDRL and Panini configs (iterations/s of the optimisation step on a prepared
-batch, samples/s of the data pipeline, process peak RSS). `--device cuda`: the full official-size
+batch at 1 thread and at the trainer's automatic thread count, samples/s of the data pipeline, process
+peak RSS) and the wall time of each tiny preset's whole run as shipped. `--device cuda`: the full official-size
 Panini MFR config (random-init weights, all losses on) at batch 1 and 4 in fp32 and bf16, with
 iterations/s and peak CUDA memory. Example: `python benchmarks/train.py --device cuda`.
 """
@@ -13,6 +14,7 @@ import json
 import platform
 import resource
 import statistics
+import tempfile
 import time
 
 import torch
@@ -20,6 +22,7 @@ import torch
 from bench.distributed import Dist
 from bench.methods.train.config import load_config
 from bench.methods.train.data import collate
+from bench.methods.train.loop import resolve_threads, run_task
 
 
 def _trainer(task: str, config, device: torch.device):
@@ -63,23 +66,42 @@ def data_rate(dataset, n: int) -> float:
     return round(n / (time.perf_counter() - t0), 2)
 
 
-def cpu_tiny(steps: int, warmup: int) -> list[dict]:
-    torch.set_num_threads(1)
+def cpu_tiny(steps: int, warmup: int, thread_counts: list[int]) -> list[dict]:
+    """Step rate of both tiny configs at each thread count (0 = the trainer's automatic choice)."""
     device = torch.device("cpu")
     rows = []
     for task, name in (("udrl", "train-udrl-tiny"), ("panini", "train-panini-tiny")):
-        config = load_config(task, name, ["run.out_dir='/tmp/bench-train-unused'"])
-        trainer = _trainer(task, config, device)
-        dataset = trainer.dataset()
-        batch = collate([dataset[(0, i)] for i in range(config.run.batch_size)])
-        batch.pop("skipped")
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        row = {"task": task, "config": name, "device": "cpu", "threads": 1, "batch": config.run.batch_size,
-               **time_steps(trainer, batch, steps, warmup, device),
-               "data_samples_per_s_1proc": data_rate(dataset, 2 * config.run.batch_size),
-               "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-               "peak_rss_mib_before_steps": round(rss_before / 1024, 1)}
-        rows.append(row)
+        for threads in thread_counts:
+            config = resolve_threads(load_config(task, name, ["run.out_dir='/tmp/bench-train-unused'",
+                                                              f"run.threads={threads}"]))
+            torch.set_num_threads(config.run.threads)
+            trainer = _trainer(task, config, device)
+            dataset = trainer.dataset()
+            batch = collate([dataset[(0, i)] for i in range(config.run.batch_size)])
+            batch.pop("skipped")
+            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            row = {"task": task, "config": name, "device": "cpu", "threads": config.run.threads,
+                   "threads_setting": "automatic" if threads == 0 else threads, "batch": config.run.batch_size,
+                   **time_steps(trainer, batch, steps, warmup, device),
+                   "data_samples_per_s_1proc": data_rate(dataset, 2 * config.run.batch_size),
+                   "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                   "peak_rss_mib_before_steps": round(rss_before / 1024, 1)}
+            rows.append(row)
+    return rows
+
+
+def cpu_tiny_runs() -> list[dict]:
+    """Wall time of `bench train {udrl,panini} --config train-*-tiny` as shipped (all iterations, validation,
+    checkpoints; automatic threads)."""
+    rows = []
+    for task, name in (("udrl", "train-udrl-tiny"), ("panini", "train-panini-tiny")):
+        with tempfile.TemporaryDirectory() as out:
+            config = load_config(task, name, [f"run.out_dir='{out}'", "run.progress=false"])
+            t0 = time.perf_counter()
+            run_task(task, config)
+            rows.append({"task": task, "config": name, "device": "cpu", "iterations": config.run.iterations,
+                         "threads": resolve_threads(config).run.threads,
+                         "whole_run_s": round(time.perf_counter() - t0, 1)})
     return rows
 
 
@@ -121,10 +143,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batches", default="1,4", help="CUDA batch sizes")
     parser.add_argument("--dtypes", default="none,bf16", help="CUDA precisions (run.amp values)")
+    parser.add_argument("--threads", default="1,0", help="CPU thread counts (0: the trainer's automatic choice)")
+    parser.add_argument("--no-runs", action="store_true", help="CPU: skip the whole tiny runs")
     args = parser.parse_args()
     info = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine()}
     if args.device == "cpu":
-        results = cpu_tiny(args.steps or 10, args.warmup)
+        results = cpu_tiny(args.steps or 10, args.warmup, [int(t) for t in args.threads.split(",")])
+        if not args.no_runs:
+            results += cpu_tiny_runs()
     else:
         results = cuda_full(args.steps or 20, args.warmup, [int(b) for b in args.batches.split(",")],
                             args.dtypes.split(","))

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from bench.errors import BenchError
-from bench.methods.builder import ModelFamily, build_model, constructor_init, load_checkpoint
+from bench.methods.builder import ModelFamily, build_model, choose_settings, constructor_init, load_checkpoint
 from bench.methods.checkpoints import load_strict, read_checkpoint, take_prefix
 from bench.methods.dre import moco_checkpoint_to_ours, official_dre_to_ours
 from bench.methods.fast_inference import check_fast_inference, enable_fast_inference
@@ -170,9 +170,40 @@ def build_panini(task: str, weights: Any = None, device: str = "cpu", config: Pa
     return build_model(panini_family(task, fusion), config, weights, weights_name, random_init_seed, device)
 
 
+METHOD_NAMES = {("mfr", "dafi"): "panini-mfr", ("sr", "dafi"): "panini-sr16", ("sr", "catconv"): "panini-catconv-sr16"}
+
+
+def _trained_weights(name: str, weights: Any, config: PaniniConfig | str | None) -> tuple[Any, Any]:
+    """(weights, config) for the build: a file from `bench train panini` brings its own model configuration.
+
+    `generator.pth` and `checkpoints/iter_*.pt` rebuild the network they were trained as (size, fusion,
+    in/out size); one of another task or fusion is an error naming the method it belongs to. Other
+    weights (official releases, plain state dicts) pass through unchanged and are read again by the
+    builder, which names the file in its errors.
+    """
+    from bench.methods.train.checkpoint import trained_panini
+
+    if weights is None:
+        return weights, config
+    what = f"{name} weights {weights}" if isinstance(weights, (str, Path)) else f"{name} weights"
+    trained = trained_panini(read_checkpoint(weights, what), what)
+    if trained is None:
+        return weights, config
+    state, saved = trained
+    belongs = METHOD_NAMES.get((saved.task, saved.fusion))
+    if belongs != name:
+        kind = f"{saved.task.upper()} Panini-Net with {saved.fusion} fusion"
+        hint = f"use method '{belongs}'" if belongs else "no registered method takes it"
+        raise BenchError(f"{what} holds a {kind}; {hint}")
+    if config is not None and choose_settings(panini_family(saved.task, saved.fusion), config)[0] != saved:
+        raise BenchError(f"{what} carries its own model configuration (in_size={saved.in_size}, "
+                         f"out_size={saved.out_size}); drop the config option")
+    return {"state_dict": state}, saved
+
+
 def _factory(task: str, fusion: str, weights_name: str | None):
     def factory(spec: MethodSpec, weights: Any = None, device: str = "cpu", **options: Any) -> PaniniMethod:
-        config = options.pop("config", None)
+        weights, config = _trained_weights(spec.name, weights, options.pop("config", None))
         seed = options.pop("random_init_seed", None)
         channels_last = bool(options.pop("channels_last", False))
         precision = options.pop("precision", "fp32")

@@ -31,7 +31,7 @@ torch.set_num_threads(1)
 
 def tiny(task: str, out_dir, *overrides: str):
     name = "train-udrl-tiny" if task == "udrl" else "train-panini-tiny"
-    return load_config(task, name, [f"run.out_dir='{out_dir}'", "run.progress=false", *overrides])
+    return load_config(task, name, [f"run.out_dir='{out_dir}'", "run.progress=false", "run.threads=1", *overrides])
 
 
 def log_rows(out_dir) -> list[dict]:
@@ -328,4 +328,5 @@ def test_missing_or_wrong_pretrained_inputs_are_clear_errors(tmp_path):
         PaniniTrainer(tiny("panini", tmp_path, f"loss.vgg='{wrong}'"), env)
     with pytest.raises(BenchError, match="has no DRE"):
         PaniniTrainer(tiny("panini", tmp_path, "loss.perceptual=0.0", "model.task='sr16'", "model.fusion='catconv'",
-                           "data.lq_size=64", "data.degradation='sr16'", f"model.dre='{wrong}'"), env)
+                           "data.lq_size=64", "data.degradation='sr16'", "data.degradation_options={}",
+                           f"model.dre='{wrong}'"), env)

@@ -9,6 +9,12 @@ from bench.errors import BenchError
 HELP = "list registered methods (built-in and plugins): task, input/output size, weights file, licence"
 
 
+SIZES_NOTE = (
+    "in/out: sizes with the released weights. A Panini-Net file from `bench train panini` (RUN/generator.pth or "
+    "RUN/checkpoints/iter_*.pt) brings its own configuration: the method then runs at that file's sizes."
+)
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -53,7 +59,7 @@ def run(args) -> int:
     rows = _rows(entries)
     broken_rows = [{"name": b.name, "entry_point": b.value, "error": b.error} for b in broken]
     if args.json:
-        print(json.dumps({"methods": rows, "broken_plugins": broken_rows}, indent=2))
+        print(json.dumps({"methods": rows, "broken_plugins": broken_rows, "sizes_note": SIZES_NOTE}, indent=2))
         return 0
     header = ("name", "task", "in", "out", "weights", "licence")
     table = [
@@ -74,6 +80,7 @@ def run(args) -> int:
             + "  "
             + row[-1]
         )
+    print(SIZES_NOTE)
     for b in broken_rows:
         print(f"BROKEN plugin {b['name']} ({b['entry_point']}): {b['error']}")
     return 0

@@ -37,7 +37,8 @@ def run(args) -> int:
                   + (f"; {artefacts}" if artefacts else ""))
         else:
             print(f"bench train {args.task}: stopped at iteration {summary['iterations']} (run.stop_after); "
-                  "run the same command with --resume to continue")
+                  "run the same command with --resume to continue"
+                  + (f"; weights so far: {artefacts}" if artefacts else ""))
         if summary["skipped_images"]:
             print(f"bench train {args.task}: skipped {len(summary['skipped_images'])} unreadable image(s); "
                   f"see {config.run.out_dir}/final.json")

@@ -88,3 +88,59 @@ def restore_rng_state(state: dict, generators: dict[str, torch.Generator]) -> No
         raise BenchError(f"checkpoint lacks the RNG state of {sorted(missing)}; it was written by another trainer")
     for name, g in generators.items():
         g.set_state(state["generators"][name])
+
+
+# --------------------------------------------------------------------------------------------------
+# Trained Panini-Net weights for inference (`create_method(..., weights=...)`)
+
+
+def panini_config_to_data(config) -> dict:
+    """A PaniniConfig as weights_only-loadable data (tuples -> lists, int dict keys -> str)."""
+    import dataclasses
+
+    def plain(obj):
+        if isinstance(obj, dict):
+            return {str(k): plain(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [plain(v) for v in obj]
+        return obj
+
+    return plain(dataclasses.asdict(config))
+
+
+def panini_config_from_data(data: dict, what: str):
+    """The inverse of `panini_config_to_data`; a field this version does not know is a BenchError."""
+    import dataclasses
+
+    from bench.methods.panini import PaniniConfig
+
+    known = {f.name for f in dataclasses.fields(PaniniConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise BenchError(f"{what}: its model configuration has unknown field(s) {', '.join(unknown)}; "
+                         "it was written by another version of this suite")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    if values.get("generator_channels") is not None:
+        values["generator_channels"] = {int(k): int(v) for k, v in values["generator_channels"].items()}
+    return PaniniConfig(**values)
+
+
+def trained_panini(checkpoint: dict, what: str):
+    """(state_dict, PaniniConfig) from a file `bench train panini` wrote, None for any other file.
+
+    Reads `generator.pth` (`state_dict` + `panini_config`) and training checkpoints
+    (`checkpoints/iter_*.pt`: the generator module, the model configuration rebuilt from the saved
+    training config). A `bench train udrl` file is an error that says where it belongs.
+    """
+    if checkpoint.get("task") == "udrl" or checkpoint.get("arch") == "panini-dre":
+        raise BenchError(f"{what} was written by `bench train udrl`: it holds a degradation encoder, not a "
+                         "Panini-Net; give its dre.pth to `bench train panini` as model.dre")
+    if "panini_config" in checkpoint:
+        return dict(checkpoint["state_dict"]), panini_config_from_data(checkpoint["panini_config"], what)
+    if checkpoint.get("task") == "panini" and "modules" in checkpoint:
+        from bench.methods.train.config import from_dict
+        from bench.methods.train.panini import panini_model_config
+
+        config = from_dict("panini", checkpoint["config"], where=f"{what} (its saved training config)")
+        return dict(checkpoint["modules"]["generator"]), panini_model_config(config.model)
+    return None

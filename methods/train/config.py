@@ -39,6 +39,7 @@ class RunConfig:
     device: str = _runtime("auto")  # auto | cpu | cuda | cuda:N
     out_dir: str = _runtime("runs/train")
     workers: int = _runtime(4)
+    threads: int = _runtime(0)  # torch intra-op threads; 0: CPU count / max(1, workers), at least 1
     checkpoint_every: int = _runtime(5000)
     keep_checkpoints: int = _runtime(3)
     log_every: int = _runtime(100)
@@ -50,22 +51,29 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Training images: a folder (scanned recursively, sorted) or `synthetic` faces.
+    """Training images: HQ faces degraded on the fly (the default), or fixed LQ/GT pair folders.
 
-    LQ images come from the `degradation` preset of `bench.degradations` (its `lq_size` is set to
-    `lq_size`; `degradation_options` override the preset's other fields, e.g. narrower ranges for
-    tiny images). Validation uses `val_source` (a folder, or synthetic faces never used in training).
+    `source`: a folder (scanned recursively, sorted) or `synthetic` faces; LQ images come from the
+    `degradation` preset of `bench.degradations` (its `lq_size` is set to `lq_size`;
+    `degradation_options` override the preset's other fields, e.g. narrower ranges for tiny images).
+    `pairs = { lq = DIR, gt = DIR }`: the official layout instead (pre-made LQ files matched to GT
+    files by stem, one flip decision for both); `source` is then unused.
+    Validation: `val_pairs` (same layout), else `val_source` (a folder, or `synthetic` faces never used
+    in training), else (both empty) `val_count` images carved from the training data with a seeded
+    draw, left out of training and listed in the run's `validation.json`.
     """
 
     source: str = "synthetic"
     synthetic_count: int = 1000
+    pairs: dict[str, str] = field(default_factory=dict)
     gt_size: int = 1024
     lq_size: int = 512
     degradation: str = "official"
     degradation_options: dict[str, Any] = field(default_factory=dict)
     flip: bool = True
-    val_source: str = "synthetic"
-    val_count: int = 4
+    val_source: str = ""
+    val_pairs: dict[str, str] = field(default_factory=dict)
+    val_count: int = 100
 
 
 @dataclass(frozen=True)
@@ -85,14 +93,19 @@ class MocoModelConfig:
 
 @dataclass(frozen=True)
 class UdrlOptimConfig:
-    """SGD as main_moco.py ran it; Adam (betas 0.9/0.999, no momentum key) for short tiny runs."""
+    """SGD as main_moco.py ran it; Adam (betas 0.9/0.999, no momentum key) for short tiny runs.
+
+    Schedules: `step` (x `gamma` at each epoch in `milestones`: the official README's command, epochs
+    120 and 160 of 200), `cosine-epoch` (main_moco.py `--cos`, used by `train.sh`: the rate changes once
+    per epoch), `cosine` (per-iteration cosine, not an official choice; smooth for short runs) and `constant`.
+    """
 
     name: Literal["sgd", "adam"] = "sgd"
     lr: float = 0.03
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    schedule: Literal["cosine", "step", "constant"] = "cosine"
-    milestones: list[float] = field(default_factory=lambda: [0.6, 0.8])  # fractions of iterations
+    schedule: Literal["step", "cosine-epoch", "cosine", "constant"] = "step"
+    milestones: list[int] = field(default_factory=lambda: [120, 160])  # epochs
     gamma: float = 0.1
 
 

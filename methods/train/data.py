@@ -22,29 +22,83 @@ VALIDATION_SEED_OFFSET = 1_000_003  # synthetic validation faces never coincide 
 
 
 class CorruptImage(Exception):
-    """A file in the data folder that cannot be decoded."""
+    """A file in the data folder that cannot be decoded (or has the wrong size)."""
 
 
-class ImageSource:
+def _read_rgb(path: Path) -> np.ndarray:
+    """uint8 RGB (H, W, 3) of an image file (bench.io's decoder); CorruptImage when it cannot be decoded."""
+    try:
+        return read_rgb8(path)
+    except BadImageError as exc:
+        raise CorruptImage(str(exc)) from exc
+
+
+def _read_square(path: Path, size: int, resize: bool) -> np.ndarray:
+    """A square image at `size` px: area-resized when `resize`, else a wrong size is CorruptImage."""
+    img = _read_rgb(path)
+    if img.shape[0] != img.shape[1]:
+        raise CorruptImage(f"{path}: not square ({img.shape[1]}x{img.shape[0]})")
+    if img.shape[0] != size:
+        if not resize:
+            raise CorruptImage(f"{path}: {img.shape[0]} px, expected {size} px")
+        import cv2
+
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def _image_files(root: Path, key: str) -> list[Path]:
+    """Image files under `root` (recursive, sorted); a missing or empty folder names the config key."""
+    if not root.is_dir():
+        raise BenchError(f"{key}: folder {root} does not exist; set {key} to a folder of face images")
+    paths = sorted(p for p in root.rglob("*") if is_image_file(p))
+    if not paths:
+        raise BenchError(f"{key}: folder {root} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return paths
+
+
+class Source:
+    """Items by index: `load(i)` (an image, or an (lq, gt) pair), `name(i)` for messages and records."""
+
+    spec: str
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def name(self, index: int) -> str:
+        raise NotImplementedError
+
+    def load(self, index: int):
+        raise NotImplementedError
+
+    def load_readable(self, index: int) -> tuple[object, int, list[str]]:
+        """The item at `index`, or the next readable one; also the index used and skipped files."""
+        skipped = []
+        for step in range(len(self)):
+            i = (index + step) % len(self)
+            try:
+                return self.load(i), i, skipped
+            except CorruptImage as exc:
+                skipped.append(str(exc))
+        raise BenchError(f"no readable image in {self.spec}: {skipped[0] if skipped else ''}")
+
+
+class ImageSource(Source):
     """HQ faces by index: a folder (recursive, sorted paths) or `synthetic` faces.
 
     `load(i)` returns uint8 RGB (size, size, 3), area-resized when the file has another size.
+    `key` is the config key that named the folder, for error messages.
     """
 
-    def __init__(self, spec: str, size: int, synthetic_count: int = 0, seed: int = 0):
+    def __init__(self, spec: str, size: int, synthetic_count: int = 0, seed: int = 0, key: str = "data.source"):
         self.spec, self.size, self.seed = spec, size, seed
         if spec == "synthetic":
             if synthetic_count <= 0:
-                raise BenchError("data.synthetic_count must be positive when data.source = 'synthetic'")
+                raise BenchError(f"data.synthetic_count must be positive when {key} = 'synthetic'")
             self.paths: list[Path] | None = None
             self.count = synthetic_count
             return
-        root = Path(spec).expanduser()
-        if not root.is_dir():
-            raise BenchError(f"data folder {root} does not exist; set data.source to a folder of face images")
-        self.paths = sorted(p for p in root.rglob("*") if is_image_file(p))
-        if not self.paths:
-            raise BenchError(f"data folder {root} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+        self.paths = _image_files(Path(spec).expanduser(), key)
         self.count = len(self.paths)
 
     def __len__(self) -> int:
@@ -58,28 +112,113 @@ class ImageSource:
             from bench.datasets.synthetic import synthetic_face
 
             return synthetic_face(index, size=self.size, seed=self.seed)
-        try:
-            img = read_rgb8(self.paths[index])
-        except BadImageError as exc:
-            raise CorruptImage(str(exc)) from exc
-        if img.shape[0] != img.shape[1]:
-            raise CorruptImage(f"{self.paths[index]}: not square ({img.shape[1]}x{img.shape[0]})")
-        if img.shape[0] != self.size:
-            import cv2
+        return _read_square(self.paths[index], self.size, resize=True)
 
-            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        return img
 
-    def load_readable(self, index: int) -> tuple[np.ndarray, int, list[str]]:
-        """The image at `index`, or the next readable one; also the index used and skipped files."""
-        skipped = []
-        for step in range(self.count):
-            i = (index + step) % self.count
-            try:
-                return self.load(i), i, skipped
-            except CorruptImage as exc:
-                skipped.append(str(exc))
-        raise BenchError(f"no readable image in {self.spec}: {skipped[0] if skipped else ''}")
+class PairSource(Source):
+    """Fixed LQ/GT pairs (the official layout): `{ lq = DIR, gt = DIR }`, files matched by stem.
+
+    `load(i)` returns (lq, gt) uint8 RGB at (lq_size, gt_size); GT files of another size are
+    area-resized like `ImageSource`, LQ files must already have `lq_size` (their resize is part of
+    the degradation that made them).
+    """
+
+    def __init__(self, folders: dict, gt_size: int, lq_size: int, key: str = "data.pairs"):
+        if set(folders) != {"lq", "gt"} or not all(isinstance(v, str) for v in folders.values()):
+            raise BenchError(f"{key} must be {{ lq = DIR, gt = DIR }}, got {folders!r}")
+        self.spec = f"{key} {folders['lq']} | {folders['gt']}"
+        self.gt_size, self.lq_size = gt_size, lq_size
+        lq = {p.stem: p for p in _image_files(Path(folders["lq"]).expanduser(), f"{key}.lq")}
+        gt = {p.stem: p for p in _image_files(Path(folders["gt"]).expanduser(), f"{key}.gt")}
+        for stems, has, lacks in ((set(gt) - set(lq), "gt", "lq"), (set(lq) - set(gt), "lq", "gt")):
+            if stems:
+                shown = ", ".join(sorted(stems)[:5])
+                raise BenchError(f"{key}: {len(stems)} file(s) in {key}.{has} have no file of the same stem in "
+                                 f"{key}.{lacks} (e.g. {shown}); pairs are matched by file name without extension")
+        self.stems = sorted(gt)
+        self.lq_paths = [lq[s] for s in self.stems]
+        self.gt_paths = [gt[s] for s in self.stems]
+        first = _read_rgb(self.lq_paths[0])
+        if first.shape[:2] != (lq_size, lq_size):
+            raise BenchError(f"{key}.lq: {self.lq_paths[0]} is {first.shape[1]}x{first.shape[0]}, but data.lq_size "
+                             f"= {lq_size}; set data.lq_size to the LQ files' size")
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def name(self, index: int) -> str:
+        return str(self.gt_paths[index])
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        lq = _read_square(self.lq_paths[index], self.lq_size, resize=False)
+        return lq, _read_square(self.gt_paths[index], self.gt_size, resize=True)
+
+
+class Subset(Source):
+    """The items of `source` at `indices` (in that order)."""
+
+    def __init__(self, source: Source, indices: list[int]):
+        self.source, self.indices, self.spec = source, list(indices), source.spec
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def name(self, index: int) -> str:
+        return self.source.name(self.indices[index])
+
+    def load(self, index: int):
+        return self.source.load(self.indices[index])
+
+
+@dataclass
+class DataSplit:
+    """Training and validation sources of a run, and what to record about the validation set.
+
+    A source whose `*_is_pairs` flag is set yields (lq, gt) pairs; otherwise HQ faces to degrade.
+    """
+
+    train: Source
+    val: Source
+    record: dict
+    train_is_pairs: bool
+    val_is_pairs: bool
+
+
+def split_data(d, seed: int, pairs_allowed: bool = True) -> DataSplit:
+    """Resolve `[data]` (a DataConfig) into sources, checking every folder before any model is built.
+
+    Validation: `val_pairs`, else `val_source`, else `val_count` items drawn from the training data
+    with `numpy.random.default_rng([seed, 2])` and left out of training.
+    """
+    if not pairs_allowed and (d.pairs or d.val_pairs):
+        raise BenchError("data.pairs / data.val_pairs: UDRL makes its pairs on the fly from HQ faces "
+                         "(data.source); fixed LQ/GT pairs are for `bench train panini`")
+    if d.val_count < 1:
+        raise BenchError(f"data.val_count must be at least 1, got {d.val_count}")
+    if d.pairs:
+        train: Source = PairSource(d.pairs, d.gt_size, d.lq_size)
+    else:
+        train = ImageSource(d.source, d.gt_size, d.synthetic_count, seed=seed)
+    if d.val_pairs:
+        val: Source = PairSource(d.val_pairs, d.gt_size, d.lq_size, key="data.val_pairs")
+        record = {"from": "data.val_pairs"}
+    elif d.val_source:
+        val = ImageSource(d.val_source, d.gt_size, d.val_count, seed=seed + VALIDATION_SEED_OFFSET,
+                          key="data.val_source")
+        record = {"from": "data.val_source"}
+    else:
+        if len(train) <= d.val_count:
+            raise BenchError(f"the training data has {len(train)} images, not enough to carve data.val_count = "
+                             f"{d.val_count} for validation; set data.val_source (or data.val_pairs) or a "
+                             "smaller data.val_count")
+        order = np.random.default_rng([seed, 2]).permutation(len(train))
+        held_out = sorted(int(i) for i in order[: d.val_count])
+        kept = sorted(int(i) for i in order[d.val_count :])
+        train, val = Subset(train, kept), Subset(train, held_out)
+        record = {"from": "carved from the training data", "seed": [seed, 2]}
+    val = Subset(val, range(min(d.val_count, len(val))))
+    record.update(count=len(val), items=[val.name(i) for i in range(len(val))])
+    return DataSplit(train, val, record, bool(d.pairs), bool(d.val_pairs) or (bool(d.pairs) and not d.val_source))
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

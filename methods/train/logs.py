@@ -19,6 +19,25 @@ def warn(message: str) -> None:
     print(f"bench train: warning: {message}", file=sys.stderr, flush=True)
 
 
+def duration(seconds: float) -> str:
+    """Seconds as `[Nd ]HH:MM:SS`."""
+    days, rest = divmod(int(round(seconds)), 86400)
+    hours, rest = divmod(rest, 3600)
+    text = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {text}" if days else text
+
+
+def progress_line(task: str, iteration: int, total: int, row: dict[str, float]) -> None:
+    """One stderr line (the progress bar's stand-in off a terminal): iteration, metrics, it/s, ETA."""
+    shown = {k: v for k, v in row.items() if k not in ("it_per_s", "eta_s") and not k.startswith("lr/")}
+    parts = [f"iteration {iteration}/{total}", *(f"{k}={v:.4g}" for k, v in shown.items())]
+    if "it_per_s" in row:
+        parts.append(f"{row['it_per_s']:.3g} it/s")
+    if "eta_s" in row:
+        parts.append(f"ETA {duration(row['eta_s'])}")
+    print(f"bench train {task}: " + "  ".join(parts), file=sys.stderr, flush=True)
+
+
 def _truncate_jsonl(path: Path, last_iteration: int) -> list[dict]:
     rows = []
     if path.is_file():

@@ -9,8 +9,10 @@ checkpoints, every rank reads the checkpoint on `--resume`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,11 @@ from torch import nn
 
 from bench.distributed import Dist
 from bench.errors import BenchError
-from bench.io import write_json
+from bench.io import atomic_write_text, write_json
 from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.config import diff_keys, dump_toml, fingerprint, fingerprint_data, to_dict
-from bench.methods.train.data import ShardedBatchSampler, collate, worker_init
-from bench.methods.train.logs import MetricsLog, warn
+from bench.methods.train.data import DataSplit, ShardedBatchSampler, collate, worker_init
+from bench.methods.train.logs import MetricsLog, progress_line, warn
 
 
 def seeded(seed: int):
@@ -53,6 +55,7 @@ class Trainer:
     """What a task provides. Subclasses set the attributes in `__init__`."""
 
     task: str
+    data: DataSplit  # training and validation sources (resolved first, so bad folders fail fast)
     modules: dict[str, nn.Module]  # unwrapped modules, saved in checkpoints
     optimizers: dict[str, torch.optim.Optimizer]
     scalers: dict[str, torch.amp.GradScaler]
@@ -64,7 +67,7 @@ class Trainer:
     def dataset(self) -> torch.utils.data.Dataset:
         raise NotImplementedError
 
-    def learning_rates(self, iteration: int) -> dict[str, float]:
+    def learning_rates(self, iteration: int, steps_per_epoch: int) -> dict[str, float]:
         """Learning rate per optimiser at `iteration` (a pure function: schedules need no state)."""
         raise NotImplementedError
 
@@ -76,8 +79,9 @@ class Trainer:
         """Rank 0 only, modules in eval mode, no gradient; returns metrics named 'val/...'."""
         return {}
 
-    def finish(self, out_dir: Path) -> dict[str, str]:
-        """Rank 0 only: write the final artefacts; returns their names and paths."""
+    def export(self, out_dir: Path, iteration: int) -> dict[str, str]:
+        """Rank 0 only, at every checkpoint: write the trained weights for use outside training
+        (atomically, replacing the previous export); returns their names and paths."""
         return {}
 
     def autocast(self):
@@ -92,8 +96,8 @@ def check_amp(amp: str, device: torch.device) -> None:
         raise BenchError(f"run.amp = '{amp}' needs a CUDA device; use run.amp = 'none' on {device.type}")
 
 
-def _set_lr(trainer: Trainer, iteration: int) -> dict[str, float]:
-    rates = trainer.learning_rates(iteration)
+def _set_lr(trainer: Trainer, iteration: int, steps_per_epoch: int) -> dict[str, float]:
+    rates = trainer.learning_rates(iteration, steps_per_epoch)
     for name, lr in rates.items():
         for group in trainer.optimizers[name].param_groups:
             group["lr"] = lr
@@ -176,7 +180,8 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
         )
     if env.main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.toml").write_text(dump_toml(cfg))
+        atomic_write_text(out_dir / "config.toml", dump_toml(cfg))
+        write_json(out_dir / "validation.json", trainer.data.record)
     log = MetricsLog(out_dir, start, enabled=env.main, tensorboard=cfg.run.tensorboard)
 
     dataset = trainer.dataset()
@@ -193,16 +198,20 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
     skipped: set[str] = set()
     window: dict[str, list[float]] = {}
     last_good = existing[-1] if resume else None
+    artefacts: dict[str, str] = {}
     iteration = start
     bar = _progress(cfg.run.iterations, start, cfg.run.progress and env.main)
-    tick, tick_iteration = time.perf_counter(), start
+    # off a terminal (nohup, CI, cluster jobs) the bar is silent: print one line per log row instead
+    print_lines = cfg.run.progress and env.main and bar.disable
     if start == 0 and cfg.run.val_every > 0:
         if env.main:
-            log.write(0, trainer.validate(out_dir, 0))  # the baseline every later value compares to
+            _validate(trainer, log, out_dir, 0, print_lines)  # the baseline every later value compares to
         env.barrier()
+    tick, tick_iteration = time.perf_counter(), start
+    started = tick
     try:
         for batch in loader:
-            rates = _set_lr(trainer, iteration)
+            rates = _set_lr(trainer, iteration, sampler.steps_per_epoch)
             for problem in batch.pop("skipped", []):
                 if problem not in skipped:
                     skipped.add(problem)
@@ -226,19 +235,24 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
                 row = {k: sum(v) / len(v) for k, v in window.items()}
                 row.update({f"lr/{k}": v for k, v in rates.items()})
                 row["it_per_s"] = (iteration - tick_iteration) / max(now - tick, 1e-9)
+                # remaining iterations at the mean rate since this process started (validation included)
+                row["eta_s"] = (cfg.run.iterations - iteration) * (now - started) / (iteration - start)
                 row["skipped_images"] = len(skipped)
                 log.write(iteration, row)
                 bar.set_postfix(loss=f"{row['loss']:.4g}", it_s=f"{row['it_per_s']:.3g}")
+                if print_lines:
+                    progress_line(trainer.task, iteration, cfg.run.iterations, row)
                 window.clear()
                 tick, tick_iteration = now, iteration
             if cfg.run.val_every > 0 and (iteration % cfg.run.val_every == 0 or iteration == cfg.run.iterations):
                 if env.main:
-                    log.write(iteration, trainer.validate(out_dir, iteration))
+                    _validate(trainer, log, out_dir, iteration, print_lines)
                 env.barrier()
             stopping = iteration == cfg.run.stop_after
             if iteration % cfg.run.checkpoint_every == 0 or iteration == cfg.run.iterations or stopping:
                 if env.main:
                     last_good = _save(trainer, ckpt_dir, iteration)
+                    artefacts = trainer.export(out_dir, iteration)
                 env.barrier()
             if stopping:
                 break
@@ -259,20 +273,47 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
                "skipped_images": sorted(skipped), "rank_digests": all_digests,
                "ranks_identical": all(d == all_digests[0] for d in all_digests)}
     summary["finished"] = iteration >= cfg.run.iterations
+    summary["artefacts"] = artefacts
     if env.main and summary["finished"]:
-        summary["artefacts"] = trainer.finish(out_dir)
         write_json(out_dir / "final.json", summary)
     env.barrier()
     return summary
+
+
+def _validate(trainer: Trainer, log: MetricsLog, out_dir: Path, iteration: int, print_lines: bool) -> None:
+    metrics = trainer.validate(out_dir, iteration)
+    log.write(iteration, metrics)
+    if print_lines and metrics:
+        progress_line(trainer.task, iteration, trainer.config.run.iterations, metrics)
 
 
 def _fmt(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
 
 
+def resolve_threads(config: Any) -> Any:
+    """`run.threads` = 0 -> the CPU count (this process's affinity) / max(1, workers) / processes on
+    this node, at least 1: oversubscribed cores made a tiny step 30x slower on a loaded 2-core machine."""
+    if config.run.threads < 0:
+        raise BenchError(f"run.threads must be 0 (automatic) or positive, got {config.run.threads}")
+    if config.run.threads:
+        return config
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    threads = max(1, cpus // (max(1, config.run.workers) * local_processes))
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, threads=threads))
+
+
 def run_task(task: str, config: Any, resume: bool = False) -> dict:
-    """Build the task's trainer in this process (and process group) and train it."""
+    """Build the task's trainer in this process (and process group) and train it.
+
+    Torch's intra-op thread count is set to `run.threads` (resolved, and so recorded in the run's
+    `config.toml`) for the run and restored afterwards.
+    """
+    config = resolve_threads(config)
     env = Dist.from_env(config.run.device)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(config.run.threads)
     try:
         check_amp(config.run.amp, env.torch_device)
         if task == "udrl":
@@ -283,5 +324,5 @@ def run_task(task: str, config: Any, resume: bool = False) -> dict:
             raise BenchError(f"unknown training task '{task}'; choose udrl or panini")
         return run_training(cls(config, env), resume=resume)
     finally:
+        torch.set_num_threads(threads_before)
         env.close()
-

@@ -21,10 +21,11 @@ from torch import nn
 
 from bench.errors import BenchError
 from bench.io import to_uint8, write_png
+from bench.methods.train.checkpoint import panini_config_to_data, save_atomic
 from bench.methods.train.data import (
-    VALIDATION_SEED_OFFSET,
-    ImageSource,
+    Source,
     sample_rng,
+    split_data,
     to_model_input,
     to_tensor,
     validation_rng,
@@ -67,19 +68,28 @@ def _weights_path(source: str, registry_name: str, key: str) -> str:
 
 
 class PaniniPairs(torch.utils.data.Dataset):
-    """Item (epoch, i): (LQ, GT) of face i, flipped with p = 0.5, degraded with fresh parameters."""
+    """Item (epoch, i): (LQ, GT) of item i, flipped with p = 0.5 (one decision for both images).
 
-    def __init__(self, source: ImageSource, preset, lq_size: int, flip: bool, seed: int):
+    `source` yields HQ faces, degraded here with fresh parameters per item (on-the-fly Eq. (10)), or,
+    with `preset=None`, fixed (lq, gt) pairs read from disk (the official layout).
+    """
+
+    def __init__(self, source: Source, preset, lq_size: int, flip: bool, seed: int):
         self.source, self.preset, self.lq_size, self.flip, self.seed = source, preset, lq_size, flip, seed
 
     def __len__(self) -> int:
         return len(self.source)
 
     def make(self, rng: np.random.Generator, index: int) -> dict:
-        gt, _, skipped = self.source.load_readable(index)
-        if rng.random() < 0.5 and self.flip:
-            gt = np.ascontiguousarray(gt[:, ::-1])
-        lq = _resize(self.preset.apply(gt, self.preset.sample(rng)), self.lq_size)
+        item, _, skipped = self.source.load_readable(index)
+        lq, gt = item if self.preset is None else (None, item)
+        flip = rng.random() < 0.5 and self.flip
+        if lq is None:
+            if flip:
+                gt = np.ascontiguousarray(gt[:, ::-1])
+            lq = _resize(self.preset.apply(gt, self.preset.sample(rng)), self.lq_size)
+        elif flip:
+            lq, gt = np.ascontiguousarray(lq[:, ::-1]), np.ascontiguousarray(gt[:, ::-1])
         return {"lq": to_tensor(lq), "gt": to_tensor(gt), "skipped": skipped}
 
     def __getitem__(self, item: tuple[int, int]) -> dict:
@@ -102,6 +112,8 @@ class PaniniTrainer(Trainer):
         from bench.methods.stylegan2 import StyleGAN2Discriminator, load_mmgen_checkpoint
 
         m, d, run = config.model, config.data, config.run
+        self.data = split_data(d, run.seed)  # every data folder is checked before the (slow) model build
+        self.preset = make_preset(d)
         self.model_config = mc = panini_model_config(m)
         if (d.gt_size, d.lq_size) != (mc.out_size, mc.in_size):
             raise BenchError(f"data.gt_size / data.lq_size ({d.gt_size} / {d.lq_size}) must equal the model's "
@@ -145,14 +157,13 @@ class PaniniTrainer(Trainer):
         self.optimizers = {"generator": self.opt_g, "discriminator": self.opt_d}
         self.scalers = {"generator": self.scaler_g, "discriminator": self.scaler_d}
         self.generators = {}
-        self.preset = make_preset(d)
 
     def dataset(self):
-        d = self.config.data
-        source = ImageSource(d.source, d.gt_size, d.synthetic_count, seed=self.config.run.seed)
-        return PaniniPairs(source, self.preset, d.lq_size, d.flip, self.config.run.seed)
+        d, split = self.config.data, self.data
+        preset = None if split.train_is_pairs else self.preset
+        return PaniniPairs(split.train, preset, d.lq_size, d.flip, self.config.run.seed)
 
-    def learning_rates(self, iteration: int) -> dict[str, float]:
+    def learning_rates(self, iteration: int, steps_per_epoch: int) -> dict[str, float]:
         o, total = self.config.optim, self.config.run.iterations
         if o.schedule == "constant":
             return {"generator": o.lr, "discriminator": o.d_lr}
@@ -199,10 +210,11 @@ class PaniniTrainer(Trainer):
         return metrics
 
     def validation_set(self) -> list[dict]:
-        d, run = self.config.data, self.config.run
-        source = ImageSource(d.val_source, d.gt_size, d.val_count, seed=run.seed + VALIDATION_SEED_OFFSET)
-        pairs = PaniniPairs(source, self.preset, d.lq_size, flip=False, seed=run.seed)
-        return [pairs.make(validation_rng(run.seed, i), i) for i in range(min(d.val_count, len(source)))]
+        """The held-out pairs, unflipped; degraded ones use `validation_rng`, the same at every validation."""
+        split = self.data
+        pairs = PaniniPairs(split.val, None if split.val_is_pairs else self.preset, self.config.data.lq_size,
+                            flip=False, seed=self.config.run.seed)
+        return [pairs.make(validation_rng(self.config.run.seed, i), i) for i in range(len(split.val))]
 
     @torch.no_grad()
     def validate(self, out_dir: Path, iteration: int) -> dict[str, float]:
@@ -227,19 +239,12 @@ class PaniniTrainer(Trainer):
         write_png(Path(out_dir) / "samples" / f"iter_{iteration:08d}.png", np.concatenate(rows, 0))
         return {"val/psnr": float(np.mean(psnrs))}
 
-    def finish(self, out_dir: Path) -> dict[str, str]:
-        from bench.methods.train.checkpoint import save_atomic
-
+    def export(self, out_dir: Path, iteration: int) -> dict[str, str]:
+        """`generator.pth`: the restorer weights (`state_dict`, our key names) with the model configuration
+        (`panini_config`) and the iteration, so `create_method(..., weights=path)` rebuilds the model."""
         path = Path(out_dir) / "generator.pth"
         state = {k: v.detach().cpu() for k, v in self.G.state_dict().items()}
-        save_atomic({"state_dict": state, "panini_config": _plain(dataclasses.asdict(self.model_config))}, path)
+        save_atomic({"state_dict": state, "panini_config": panini_config_to_data(self.model_config),
+                     "iteration": iteration}, path)
         return {"generator": str(path)}
 
-
-def _plain(obj):
-    """Config values as weights_only-loadable data (tuples -> lists, int dict keys -> str)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    return obj

@@ -4,10 +4,12 @@ Positive pairs as the paper says: for every sample one fresh set of Eq. (10) par
 and applied to two different HQ faces (query and key); negatives are the queue of earlier keys.
 MoCo settings are those `moco/builder.py` actually ran (spec 5.2): 256-d MLP projection, queue 8192,
 key-encoder momentum 0.999, temperature 0.07, shuffle-BN across processes, cross-entropy over
-[q.k, q.queue] (the positive is in the denominator, as in standard MoCo). SGD 0.03 / 0.9 / 1e-4.
+[q.k, q.queue] (the positive is in the denominator, as in standard MoCo). SGD 0.03 / 0.9 / 1e-4,
+lr x0.1 at epochs 120 and 160 (the official README's command).
 
-The final artefact `dre.pth` has the official MoCo layout (`state_dict` with `module.queue`,
-`module.queue_ptr`, `module.encoder_q.*`, `module.encoder_k.*`), which the Panini MFR model loads.
+The exported artefact `dre.pth` (rewritten at every checkpoint) has the official MoCo layout
+(`state_dict` with `module.queue`, `module.queue_ptr`, `module.encoder_q.*`, `module.encoder_k.*`),
+which the Panini MFR model loads.
 """
 
 from __future__ import annotations
@@ -24,14 +26,7 @@ from torch import nn
 from bench.errors import BenchError
 from bench.methods.dre import DegradationEncoder
 from bench.methods.train import checkpoint as ckpt
-from bench.methods.train.data import (
-    VALIDATION_SEED_OFFSET,
-    ImageSource,
-    sample_rng,
-    to_model_input,
-    to_tensor,
-    validation_rng,
-)
+from bench.methods.train.data import Source, sample_rng, split_data, to_model_input, to_tensor, validation_rng
 from bench.methods.train.loop import Trainer, seeded
 
 
@@ -54,7 +49,7 @@ def _resize(img, size: int):
 class UdrlPairs(torch.utils.data.Dataset):
     """Item (epoch, i): face i and a different face j, both degraded with one fresh parameter set."""
 
-    def __init__(self, source: ImageSource, preset, input_size: int, seed: int):
+    def __init__(self, source: Source, preset, input_size: int, seed: int):
         if len(source) < 2:
             raise BenchError(f"UDRL needs at least two training images; {source.spec} has {len(source)}")
         self.source, self.preset, self.input_size, self.seed = source, preset, input_size, seed
@@ -148,12 +143,19 @@ class MoCo(nn.Module):
         return logits
 
 
-def lr_at(optim_cfg, iteration: int, total: int) -> float:
-    """Cosine (per iteration, main_moco.py's --cos), step (x gamma at milestone fractions) or constant."""
+def lr_at(optim_cfg, iteration: int, total: int, steps_per_epoch: int) -> float:
+    """The learning rate at `iteration` under `optim.schedule` (see UdrlOptimConfig).
+
+    `step` and `cosine-epoch` follow main_moco.py's `adjust_learning_rate`, called once at the start
+    of every epoch (epoch = iteration // steps_per_epoch; the run has ceil(total / steps_per_epoch) epochs).
+    """
+    epoch = iteration // steps_per_epoch
+    if optim_cfg.schedule == "step":
+        return optim_cfg.lr * optim_cfg.gamma ** sum(epoch >= m for m in optim_cfg.milestones)
+    if optim_cfg.schedule == "cosine-epoch":
+        return optim_cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / math.ceil(total / steps_per_epoch)))
     if optim_cfg.schedule == "cosine":
         return optim_cfg.lr * 0.5 * (1 + math.cos(math.pi * iteration / total))
-    if optim_cfg.schedule == "step":
-        return optim_cfg.lr * optim_cfg.gamma ** sum(iteration >= m * total for m in optim_cfg.milestones)
     return optim_cfg.lr
 
 
@@ -163,6 +165,8 @@ class UdrlTrainer(Trainer):
     def __init__(self, config, env):
         super().__init__(config, env)
         m, run = config.model, config.run
+        self.data = split_data(config.data, run.seed, pairs_allowed=False)  # folders checked before the build
+        self.preset = make_preset(config.data)
         if not m.widths or min(m.widths) < 1:
             raise BenchError(f"model.widths must list positive DRE widths (official [64, 128, 256]), got {m.widths}")
         if run.batch_size % (env.world * m.bn_splits):
@@ -192,15 +196,12 @@ class UdrlTrainer(Trainer):
         self.optimizers = {"encoder": self.optimizer}
         self.scalers = {"encoder": self.scaler}
         self.generators = {"shuffle": self.shuffle_generator}
-        self.preset = make_preset(config.data)
 
     def dataset(self):
-        d = self.config.data
-        source = ImageSource(d.source, d.gt_size, d.synthetic_count, seed=self.config.run.seed)
-        return UdrlPairs(source, self.preset, self.config.model.input_size, self.config.run.seed)
+        return UdrlPairs(self.data.train, self.preset, self.config.model.input_size, self.config.run.seed)
 
-    def learning_rates(self, iteration: int) -> dict[str, float]:
-        return {"encoder": lr_at(self.config.optim, iteration, self.config.run.iterations)}
+    def learning_rates(self, iteration: int, steps_per_epoch: int) -> dict[str, float]:
+        return {"encoder": lr_at(self.config.optim, iteration, self.config.run.iterations, steps_per_epoch)}
 
     def train_step(self, batch: dict, iteration: int) -> dict[str, float]:
         self.model.train()
@@ -217,24 +218,20 @@ class UdrlTrainer(Trainer):
         acc = (logits.argmax(1) == 0).float().mean()
         return {"loss": loss.item(), "acc1": acc.item()}
 
-    def validation_pairs(self) -> UdrlPairs:
-        d, run = self.config.data, self.config.run
-        source = ImageSource(d.val_source, d.gt_size, 2 * d.val_count, seed=run.seed + VALIDATION_SEED_OFFSET)
-        return UdrlPairs(source, self.preset, self.config.model.input_size, run.seed)
-
     @torch.no_grad()
     def validate(self, out_dir: Path, iteration: int) -> dict[str, float]:
-        """Degradation retrieval on held-out pairs with the pre-MLP feature (what Panini uses)."""
-        pairs = self.validation_pairs()
-        n = min(self.config.data.val_count, len(pairs.source) // 2)
+        """Degradation retrieval on held-out pairs (faces 2i, 2i+1) with the pre-MLP feature (what Panini uses)."""
+        pairs = UdrlPairs(self.data.val, self.preset, self.config.model.input_size, self.config.run.seed)
+        n = len(pairs.source) // 2
         if n < 2:
             return {}
         items = [pairs.pair(validation_rng(self.config.run.seed, i), 2 * i, 2 * i + 1) for i in range(n)]
         return degradation_retrieval(self.moco.encoder_q, items, self.env.torch_device, self.config.model.temperature)
 
-    def finish(self, out_dir: Path) -> dict[str, str]:
+    def export(self, out_dir: Path, iteration: int) -> dict[str, str]:
+        """`dre.pth` in the released MoCo layout (what `model.dre` of `bench train panini` loads)."""
         path = Path(out_dir) / "dre.pth"
-        ckpt.save_atomic({"arch": "panini-dre", "iteration": self.config.run.iterations,
+        ckpt.save_atomic({"arch": "panini-dre", "iteration": iteration,
                           "state_dict": moco_state_to_official(self.moco.state_dict())}, path)
         return {"dre": str(path)}
 

@@ -84,7 +84,7 @@ def ssim_values(pred_u8: torch.Tensor, gt_u8: torch.Tensor, channel: str = "rgb"
         cx, cy = (t.mean((0, 3), keepdim=True).round() for t in (tx, ty))
         tx, ty = tx - cx, ty - cy
         maps = torch.stack([tx, ty, tx * tx, ty * ty, tx * ty], 1)  # (R, 5, NC, B, T + halo)
-        maps = (maps.view(-1, tile + halo) @ horizontal).view(rows + halo, -1)
+        maps = (maps.reshape(-1, tile + halo) @ horizontal).view(rows + halo, -1)
         maps = (_band_filter(rows, x.device) @ maps).view(rows, 5, n * c, -1, tile)
         ux, uy, uxx, uyy, uxy = maps.unbind(1)
         vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from bench.errors import BenchError
 from bench.io import find_image, list_ids, read_batch, read_image, write_png
+from bench.messages import short_list
 from bench.methods.registry import Method, MethodSpec
 
 
@@ -92,8 +93,9 @@ class FolderMethod(Method):
         ids = list_ids(lq_dir) if ids is None else list(ids)
         missing = [i for i in ids if not any(self.path.glob(f"{i}.*"))]
         if missing:
-            shown = ", ".join(missing[:8]) + (", ..." if len(missing) > 8 else "")
-            raise BenchError(f"{self.path}: no result for {len(missing)} of {len(ids)} test images ({shown})")
+            raise BenchError(
+                f"{self.path}: no result for {len(missing)} of {len(ids)} test images ({short_list(missing, 8)})"
+            )
         for image_id in ids:
             target = Path(out_dir) / f"{image_id}.png"
             if target.exists():

@@ -7,13 +7,14 @@ wrapper entry, strip prefixes, and load with `strict=True` semantics but a reada
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bench.errors import BenchError
+from bench.messages import short_list
 
 
 def read_checkpoint(source: str | Path | Mapping[str, Any], what: str = "checkpoint") -> dict[str, Any]:
@@ -37,11 +38,6 @@ def take_prefix(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     return {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
 
 
-def _short_list(keys: Iterable[str], limit: int = 12) -> str:
-    keys = sorted(keys)
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
-
 
 def check_keys(module: torch.nn.Module, state: Mapping[str, Any], what: str) -> None:
     """Raise BenchError naming missing / unexpected / wrongly shaped keys (strict-load preflight)."""
@@ -55,11 +51,11 @@ def check_keys(module: torch.nn.Module, state: Mapping[str, Any], what: str) -> 
     ]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} missing key(s): {_short_list(missing)}")
+        problems.append(f"{len(missing)} missing key(s): {short_list(missing)}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {_short_list(unexpected)}")
+        problems.append(f"{len(unexpected)} unexpected key(s): {short_list(unexpected)}")
     if wrong_shape:
-        problems.append(f"{len(wrong_shape)} key(s) with a wrong shape (file vs model): {_short_list(wrong_shape)}")
+        problems.append(f"{len(wrong_shape)} key(s) with a wrong shape (file vs model): {short_list(wrong_shape)}")
     if problems:
         raise BenchError(
             f"{what}: the checkpoint does not match the model: " + "; ".join(problems)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from bench.errors import BenchError
 from bench.io import find_image, list_ids, read_batch, read_image, write_png
+from bench.messages import short_list
 from bench.methods.registry import Method, MethodSpec
 
 
@@ -64,6 +65,15 @@ def create_identity(spec: MethodSpec, weights=None, device="cpu") -> Method:
     return Method(spec, torch.nn.Identity(), device, protocol=protocol)
 
 
+def _check_out_size(image: torch.Tensor, size: int | None, source) -> None:
+    """Fail naming `source` when a result read from outside is not size x size (None accepts any size)."""
+    if size is not None and tuple(image.shape[-2:]) != (size, size):
+        raise BenchError(
+            f"{source}: expected {size}x{size}, got {image.shape[-2]}x{image.shape[-1]}; "
+            "pass out_size=None to accept any size"
+        )
+
+
 class FolderMethod(Method):
     """Results produced elsewhere: `path/<id>.<png|jpg|...>` for each test-set id."""
 
@@ -83,19 +93,16 @@ class FolderMethod(Method):
         ids = list_ids(lq_dir) if ids is None else list(ids)
         missing = [i for i in ids if not any(self.path.glob(f"{i}.*"))]
         if missing:
-            shown = ", ".join(missing[:8]) + (", ..." if len(missing) > 8 else "")
-            raise BenchError(f"{self.path}: no result for {len(missing)} of {len(ids)} test images ({shown})")
+            raise BenchError(
+                f"{self.path}: no result for {len(missing)} of {len(ids)} test images ({short_list(missing, 8)})"
+            )
         for image_id in ids:
             target = Path(out_dir) / f"{image_id}.png"
             if target.exists():
                 continue
-            image = read_image(find_image(self.path, image_id))
-            size = self.spec.out_size
-            if size is not None and tuple(image.shape[-2:]) != (size, size):
-                raise BenchError(
-                    f"{find_image(self.path, image_id)}: expected {size}x{size}, got "
-                    f"{image.shape[-2]}x{image.shape[-1]}; pass out_size=None to accept any size"
-                )
+            source = find_image(self.path, image_id)
+            image = read_image(source)
+            _check_out_size(image, self.spec.out_size, source)
             write_png(target, image)
         return ids
 
@@ -154,13 +161,6 @@ class CommandMethod(Method):
                 f"({shown}); it must write {{output_dir}}/<id>.png for every {{input_dir}}/<id>.png"
             )
 
-    def _check_size(self, image: torch.Tensor, source) -> None:
-        size = self.spec.out_size
-        if size is not None and tuple(image.shape[-2:]) != (size, size):
-            raise BenchError(
-                f"{source}: expected a {size}x{size} output, got {image.shape[-2]}x{image.shape[-1]}"
-            )
-
     def restore_folder(self, lq_dir, out_dir, ids=None, batch_size: int = 1) -> list[str]:
         ids = list_ids(lq_dir) if ids is None else list(ids)
         out_dir = Path(out_dir)
@@ -173,7 +173,7 @@ class CommandMethod(Method):
             for image_id in ids:
                 source = find_image(tmp, image_id)
                 image = read_image(source)
-                self._check_size(image, source)
+                _check_out_size(image, self.spec.out_size, source)
                 write_png(out_dir / f"{image_id}.png", image)
         return ids
 
@@ -189,7 +189,7 @@ class CommandMethod(Method):
             self._run(input_dir, output_dir)
             self._collect(output_dir, ids)
             out = read_batch(output_dir, ids)
-            self._check_size(out, output_dir)
+            _check_out_size(out, self.spec.out_size, output_dir)
             return out
 
 

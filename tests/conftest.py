@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 
 # One BLAS/OpenMP thread per test process (and the CLI subprocesses, which inherit it), so timings and
 # results are stable on 2 cores. Set here, at conftest import, because torch reads it once when it loads.
@@ -63,3 +65,32 @@ def metric_env(random_weights, monkeypatch, tmp_path):
     torch.set_flush_denormal(True)
     yield random_weights
     torch.set_flush_denormal(False)
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run the block with one torch thread (as in CI), restoring the previous count afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def chromium_or_skip() -> str:
+    """The path of a headless-capable Chromium, or skip the test with how to install one."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium chromium-driver)")
+
+
+def tiny_train_config(task: str, out_dir, *overrides: str):
+    """The tiny training config for `task` writing to `out_dir`, quiet and single-threaded, plus overrides."""
+    from bench.methods.train.config import load_config
+
+    name = "train-udrl-tiny" if task == "udrl" else "train-panini-tiny"
+    return load_config(task, name, [f"run.out_dir='{out_dir}'", "run.progress=false", "run.threads=1", *overrides])

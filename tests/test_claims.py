@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from fake_run import make_run
+from metric_weights import StandInFeatures
 
 from bench.by_degradation import BY_DEGRADATION_FILE, binner, by_degradation
 from bench.claims import judge_claims, save_features, verdict_of
@@ -191,16 +192,6 @@ def test_binning_uses_quantiles_or_one_bin_per_value():
     assert [r["n"] for r in out] == [5, 5, 5, 5] and [r["mean"] for r in out] == [2.0, 7.0, 12.0, 17.0]
 
 
-class _GivenFeatures:
-    """Extractor stand-in: the test adds features itself (add_features), so no network runs."""
-
-    conventions = {"backend": "features given by the test"}
-    weights_sha256 = "none"
-
-    def __call__(self, images):
-        raise AssertionError("the test passes features directly")
-
-
 def test_set_metric_claims_resample_the_same_images_for_both_methods_and_the_gt(tmp_path):
     run = make_run(tmp_path, method_names=("Near", "Far"), image_ids=tuple(f"i{k}" for k in range(30)),
                    theta=False, failure=False)
@@ -210,7 +201,7 @@ def test_set_metric_claims_resample_the_same_images_for_both_methods_and_the_gt(
     ts_id = "f" * 64
     fids = {}
     for name, scale in (("Near", 0.2), ("Far", 1.5)):  # the state the runner hands over after scoring
-        metric = InceptionDistances(outputs=("fid",), extractor=_GivenFeatures(), ci_resamples=0)
+        metric = InceptionDistances(outputs=("fid",), extractor=StandInFeatures(project=False), ci_resamples=0)
         metric.add_features(gt + rng.normal(scale=scale, size=gt.shape), gt, ids)
         fids[name] = metric.compute()[0]["value"]
         save_features(run, name, ts_id, [metric.state_dict()])

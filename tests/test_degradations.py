@@ -92,16 +92,15 @@ def test_theta_preset_fixes_everything_but_r():
 
 
 def test_preset_parameter_errors():
-    with pytest.raises(ValueError, match="unknown preset"):
-        get_preset("nope")
-    with pytest.raises(ValueError, match="no parameter"):
-        get_preset("official", blur=3)
-    with pytest.raises(ValueError, match="sigma must be a range"):
-        get_preset("official", sigma=(5, 1))
-    with pytest.raises(ValueError, match="jpeg_quality"):
-        get_preset("official", jpeg_quality=(0, 50))
-    with pytest.raises(ValueError, match="bad value"):
-        get_preset("official", sigma="abc")
+    for name, params, match in [
+        ("nope", {}, "unknown preset"),
+        ("official", {"blur": 3}, "no parameter"),
+        ("official", {"sigma": (5, 1)}, "sigma must be a range"),
+        ("official", {"jpeg_quality": (0, 50)}, "jpeg_quality"),
+        ("official", {"sigma": "abc"}, "bad value"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            get_preset(name, **params)
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_param("sigma")
     assert parse_param("sigma=0.5,4") == ("sigma", ["0.5", "4"])

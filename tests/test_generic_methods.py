@@ -49,20 +49,17 @@ def test_bad_tensors_are_rejected(bad):
 
 
 def test_generic_methods_refuse_weights_and_bad_options(tmp_path):
-    with pytest.raises(BenchError, match="takes no weights"):
-        create_method("bicubic", weights="x.pth")
-    with pytest.raises(BenchError, match="out_size"):
-        create_method("bicubic", out_size=-3)
-    with pytest.raises(BenchError, match="path="):
-        create_method("folder")
-    with pytest.raises(BenchError, match="not found"):
-        create_method("folder", path=tmp_path / "nope")
-    with pytest.raises(BenchError, match="template"):
-        create_method("command", template="echo {input_dir}")
-    with pytest.raises(BenchError, match="command not found"):
-        create_method("command", template="no-such-program-xyz {input_dir} {output_dir}")
-    with pytest.raises(BenchError, match="unknown method 'nope'"):
-        create_method("nope")
+    for name, options, match in [
+        ("bicubic", {"weights": "x.pth"}, "takes no weights"),
+        ("bicubic", {"out_size": -3}, "out_size"),
+        ("folder", {}, "path="),
+        ("folder", {"path": tmp_path / "nope"}, "not found"),
+        ("command", {"template": "echo {input_dir}"}, "template"),
+        ("command", {"template": "no-such-program-xyz {input_dir} {output_dir}"}, "command not found"),
+        ("nope", {}, "unknown method 'nope'"),
+    ]:
+        with pytest.raises(BenchError, match=match):
+            create_method(name, **options)
 
 
 def test_default_restore_folder_is_resumable(tmp_path):

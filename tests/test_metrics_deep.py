@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from metric_weights import smooth_images
+from metric_weights import StandInFeatures, smooth_images
 from PIL import Image
 
 from bench.cli import main
@@ -83,19 +83,8 @@ def test_fid_kid_equal_pytorch_fid_and_cleanfid_and_cache_hits(metric_env, folde
     assert again["fid"]["value"] == rows["fid"]["value"] and again["kid"]["value"] == rows["kid"]["value"]
 
 
-class _ProjectionFeatures:
-    """Stand-in feature extractor (the state/merging logic under test does not depend on the network)."""
-
-    conventions = {"backend": "test projection"}
-    weights_sha256 = "test"
-
-    def __call__(self, images):
-        weights = torch.randn(3 * 4 * 4, 2048, generator=torch.Generator().manual_seed(0))
-        return torch.tanh(torch.nn.functional.adaptive_avg_pool2d(images, 4).flatten(1) @ weights).numpy()
-
-
 def test_inception_states_merge_and_reference_statistics(tmp_path):
-    whole = InceptionDistances(outputs=("fid", "kid"), extractor=_ProjectionFeatures(), ci_resamples=0)
+    whole = InceptionDistances(outputs=("fid", "kid"), extractor=StandInFeatures(), ci_resamples=0)
     generator = torch.Generator().manual_seed(4)
     gt_feats = whole.features(smooth_images(N, 32, generator))
     pred_feats = whole.features(smooth_images(N, 32, generator))

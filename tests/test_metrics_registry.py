@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from metric_weights import smooth_images
+from metric_weights import StandInFeatures, smooth_images
 from PIL import Image
 from skimage.metrics import structural_similarity
 
@@ -63,17 +63,8 @@ def test_registry_knowledge_is_on_the_metric_and_reports_read_it():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
-class _Projection:
-    conventions = {"backend": "test projection"}
-    weights_sha256 = "test"
-
-    def __call__(self, images):
-        weights = torch.randn(3 * 4 * 4, 2048, generator=torch.Generator().manual_seed(0))
-        return torch.tanh(torch.nn.functional.adaptive_avg_pool2d(images.cpu(), 4).flatten(1) @ weights).numpy()
-
-
 def test_fid_and_kid_share_one_object_with_both_outputs():
-    metrics = build_metrics(["kid", "psnr", "fid"], options={"fid": {"extractor": _Projection()}}, ci_resamples=0)
+    metrics = build_metrics(["kid", "psnr", "fid"], options={"fid": {"extractor": StandInFeatures()}}, ci_resamples=0)
     assert metrics["fid"] is metrics["kid"] and isinstance(metrics["fid"], InceptionDistances)
     assert metrics["fid"].outputs == ("kid", "fid") and metrics["fid"].bootstrap["resamples"] == 0
     generator = torch.Generator().manual_seed(1)

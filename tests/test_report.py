@@ -4,7 +4,6 @@ exports, and the rendered page in headless Chromium."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import numpy as np
@@ -15,6 +14,7 @@ from PIL import Image
 from bench.errors import BenchError
 from bench.experiment import EXPECTED_DIR
 from bench.reports.html import render_report
+from conftest import chromium_or_skip
 
 # Claims about the fake run's own methods (its per-image PSNR of "Panini-Net & <co>" is 1 dB above
 # GFP-GAN's on every image; its LPIPS is lower, so the LPIPS claim below is the wrong way round).
@@ -156,10 +156,7 @@ def test_review_sections_in_headless_chromium(report, tmp_path):
     """The report opened from a local file: claims and plots present, every image decoded, no console
     messages, and the per-image browser sorted by a link (#sort=-psnr) in the browser itself."""
     _, path, _ = report
-    chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
-                    None)
-    if chromium is None:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium chromium-driver)")
+    chromium = chromium_or_skip()
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0",
              "--virtual-time-budget=5000", f"--user-data-dir={tmp_path / 'profile'}"]

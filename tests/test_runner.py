@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from bench.errors import BenchError
 from bench.experiment import load_experiment
 from bench.io import read_json, read_jsonl
 from bench.runner import Runner
-from conftest import REPO
+from conftest import REPO, chromium_or_skip, one_torch_thread
 
 TESTS = Path(__file__).resolve().parent
 QUICK = """
@@ -45,15 +44,9 @@ def _experiment(tmp_path: Path, methods: str, count: int = 2) -> Path:
 @pytest.fixture(scope="session")
 def ci_run(tmp_path_factory):
     """The built-in `ci` experiment, run once through the CLI (one torch thread, as in CI), with its report."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        out = tmp_path_factory.mktemp("ci") / "run"
+    out = tmp_path_factory.mktemp("ci") / "run"
+    with one_torch_thread():
         assert main(["run", "ci", "--out", str(out), "--report"]) == 0
-    finally:
-        torch.set_num_threads(threads)
     return out
 
 
@@ -192,16 +185,9 @@ def demo_run(tmp_path_factory):
     import contextlib
     import io
 
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     out, printed = tmp_path_factory.mktemp("demo") / "demo", io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            assert main(["demo", "--out", str(out), "--count", "2"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    with one_torch_thread(), contextlib.redirect_stdout(printed):
+        assert main(["demo", "--out", str(out), "--count", "2"]) == 0
     return out, printed.getvalue()
 
 
@@ -232,10 +218,7 @@ def test_report_in_headless_chromium(demo_run, tmp_path):
     """The demo's report opened from a local file: tables, decoded images, no console messages, a
     screenshot that is not blank."""
     out, _ = demo_run
-    chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
-                    None)
-    if chromium is None:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium chromium-driver)")
+    chromium = chromium_or_skip()
     url = (out / "report" / "index.html").resolve().as_uri()
 
     def chrome(*args):

@@ -25,13 +25,9 @@ from bench.methods.train.config import (
 )
 from bench.methods.train.loop import run_task
 from conftest import REPO
+from conftest import tiny_train_config as tiny
 
 torch.set_num_threads(1)
-
-
-def tiny(task: str, out_dir, *overrides: str):
-    name = "train-udrl-tiny" if task == "udrl" else "train-panini-tiny"
-    return load_config(task, name, [f"run.out_dir='{out_dir}'", "run.progress=false", "run.threads=1", *overrides])
 
 
 def log_rows(out_dir) -> list[dict]:

@@ -15,13 +15,9 @@ from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.config import load_config
 from bench.methods.train.data import split_data
 from bench.methods.train.loop import resolve_threads, run_task
+from conftest import tiny_train_config as tiny
 
 torch.set_num_threads(1)
-
-
-def tiny(task: str, out_dir, *overrides: str):
-    name = "train-udrl-tiny" if task == "udrl" else "train-panini-tiny"
-    return load_config(task, name, [f"run.out_dir='{out_dir}'", "run.progress=false", "run.threads=1", *overrides])
 
 
 def write_pairs(root, count: int, lq_size: int = 64, gt_size: int = 128) -> dict[str, str]:

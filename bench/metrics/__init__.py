@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import BenchError
+from bench.messages import pick
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,7 @@ def list_metrics() -> list[str]:
 
 def metric_entry(name: str) -> MetricEntry:
     """The registry entry of metric NAME, or a clear error listing the known ones."""
-    if name not in METRICS:
-        raise BenchError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
-    return METRICS[name]
+    return pick(METRICS, name, "metric")
 
 
 def _metric_class(entry: MetricEntry):

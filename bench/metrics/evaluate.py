@@ -23,6 +23,7 @@ from PIL import Image
 
 from bench.errors import BenchError
 from bench.io import image_files, read_rgb8
+from bench.messages import short_list
 from bench.metrics import build_metrics
 from bench.metrics.base import protocol_id
 from bench.metrics.fid import InceptionDistances
@@ -54,15 +55,11 @@ def pair_folders(gt_dir, pred_dir, allow_missing: bool = False) -> tuple[list[Pa
     gt, pred = image_files(gt_dir), image_files(pred_dir)
     missing, extra = sorted(set(gt) - set(pred)), sorted(set(pred) - set(gt))
     if (missing or extra) and not allow_missing:
-
-        def show(ids):
-            return ", ".join(ids[:20]) + (f" ... ({len(ids)} in all)" if len(ids) > 20 else "")
-
         parts = []
         if missing:
-            parts.append(f"no prediction in {pred_dir} for GT id(s) {show(missing)}")
+            parts.append(f"no prediction in {pred_dir} for GT id(s) {short_list(missing, 20)}")
         if extra:
-            parts.append(f"prediction(s) {show(extra)} in {pred_dir} have no GT in {gt_dir}")
+            parts.append(f"prediction(s) {short_list(extra, 20)} in {pred_dir} have no GT in {gt_dir}")
         raise BenchError("; ".join(parts) + "; fix the folders or pass --allow-missing to score the common ids")
     pairs = [Pair(i, gt[i], pred[i]) for i in sorted(set(gt) & set(pred))]
     if not pairs:

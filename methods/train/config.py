@@ -20,6 +20,7 @@ from typing import Any, Literal
 import bench
 from bench.config import apply_overrides, from_data, read_toml, setting, to_data, to_toml
 from bench.errors import BenchError
+from bench.messages import pick
 
 CONFIG_DIR = Path(bench.__file__).resolve().parent / "configs" / "train"
 
@@ -177,9 +178,7 @@ def to_dict(config: Any) -> dict:
 
 
 def _task_class(task: str) -> type:
-    if task not in TASKS:
-        raise BenchError(f"unknown training task '{task}'; choose from {', '.join(TASKS)}")
-    return TASKS[task]
+    return pick(TASKS, task, "training task")
 
 
 def from_dict(task: str, data: dict, where: str = "config") -> Any:

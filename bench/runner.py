@@ -31,7 +31,7 @@ from bench.distributed import Dist
 from bench.errors import BenchError
 from bench.experiment import Experiment
 from bench.io import write_png
-from bench.methods.imageio import read_rgb8, read_uint8_batch
+from bench.methods.imageio import quantize_uint8, read_rgb8, read_uint8_batch
 from bench.store import (
     PER_IMAGE_FILE,
     RESULTS_FILE,
@@ -49,9 +49,9 @@ ANALYSIS_FILE = "analysis.jsonl"
 
 # ----------------------------------------------------------------------------- small helpers
 
-def to_uint8(batch: torch.Tensor) -> np.ndarray:
-    """float NCHW in [0,1] -> uint8 NHWC, rounded to nearest (the official `tensor2img`)."""
-    return batch.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+def to_uint8(batch: torch.Tensor, quantize: str = "round") -> np.ndarray:
+    """float NCHW in [0,1] -> uint8 NHWC with the method's rule (`Method.quantize`, default rounding)."""
+    return quantize_uint8(batch, quantize).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def batches(items: list, size: int):
@@ -254,7 +254,7 @@ class Runner:
                     f"method '{spec['method']}' returned {out.shape[-2]}x{out.shape[-1]} images but the GT of test "
                     f"set '{ts.name}' is {gt_size[0]}x{gt_size[1]}; give it options that match the test set's "
                     "output size (e.g. out_size) or use a test set of its task")
-            for image_id, image in zip(chunk, to_uint8(out), strict=True):
+            for image_id, image in zip(chunk, to_uint8(out, getattr(method, "quantize", "round")), strict=True):
                 write_png(folder / f"{image_id}.png", image)
         return folder
 

@@ -60,11 +60,28 @@ def read_batch(folder, ids) -> torch.Tensor:
     return read_uint8_batch([find_image(folder, i) for i in ids]).float().div_(255)
 
 
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) in [0, 1] -> (H, W, 3) uint8, rounded to nearest."""
-    return image.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+# How a method's float result in [0, 1] becomes 8 bits: a per-method protocol choice (`Method.quantize`).
+QUANTIZE = {
+    "round": "x * 255 rounded to nearest (BasicSR's tensor2img, Panini-Net)",
+    "truncate": "x * 255 truncated toward zero (numpy astype(uint8), as GPEN's tensor2img does)",
+}
 
 
-def write_png(path, image: torch.Tensor) -> None:
-    """Atomic PNG write of a (3, H, W) image in [0, 1] (rounded to 8 bits)."""
-    atomic_png(path, to_uint8(image))
+def quantize_uint8(images: torch.Tensor, quantize: str = "round") -> torch.Tensor:
+    """Float images in [0, 1] (any shape) -> uint8 tensor with the `QUANTIZE` rule named."""
+    scaled = images.detach().float().clamp(0, 1).mul(255)
+    if quantize == "round":
+        scaled = scaled.round()
+    elif quantize != "truncate":
+        raise BenchError(f"unknown quantize {quantize!r}; choose one of {', '.join(QUANTIZE)}")
+    return scaled.to(torch.uint8)
+
+
+def to_uint8(image: torch.Tensor, quantize: str = "round") -> np.ndarray:
+    """(3, H, W) in [0, 1] -> (H, W, 3) uint8 (see `QUANTIZE`)."""
+    return quantize_uint8(image, quantize).permute(1, 2, 0).cpu().numpy()
+
+
+def write_png(path, image: torch.Tensor, quantize: str = "round") -> None:
+    """Atomic PNG write of a (3, H, W) image in [0, 1] at 8 bits (see `QUANTIZE`)."""
+    atomic_png(path, to_uint8(image, quantize))

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 HELP = "check a run against expected values (exit 1 on a regression); --write-expected records them"
+EXAMPLES = """
+bench compare runs/ci --write-expected my-expected.toml
+bench compare runs/ci --expected my-expected.toml --all
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 
 HELP = "score a folder of predictions against a folder of ground truth (PSNR, SSIM, LPIPS, FID, KID)"
+EXAMPLES = """
+bench evaluate --gt sets/mfr/gt --pred runs/ci/outputs/bicubic/ID --metrics psnr,ssim
+bench evaluate --gt sets/mfr/gt --pred my-results --metrics psnr,ssim --channel y --json scores.json
+bench evaluate --gt sets/mfr/gt --pred my-results   # all metrics; LPIPS/FID/KID skipped without weights
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 
 HELP = "list registered methods (built-in and plugins): task, input/output size, weights file, licence"
+EXAMPLES = """
+bench methods
+bench methods --json
+"""
 
 
 def add_arguments(parser) -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 
 HELP = "run an experiment (a TOML file or a built-in name: table1_mfr, ..., demo, ci)"
+EXAMPLES = """
+bench run ci --out runs/ci
+bench run demo --out runs/demo --set testsets.synthetic-mfr.count=4 --report
+bench run table1_mfr --device cuda --set testsets.celeba-hq-mfr.source=/data/CelebA-HQ --resume
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

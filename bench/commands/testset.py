@@ -5,15 +5,24 @@ from __future__ import annotations
 import argparse
 
 HELP = "build a seeded test set from a folder of faces, or verify one against its manifest"
+BUILD_EXAMPLES = """
+bench testset build --task mfr --source synthetic:4 --out sets/mfr
+bench testset build --task sr16 --source /data/CelebA-HQ --out sets/sr16 --count 1000 --workers 4
+"""
+VERIFY_EXAMPLES = "bench testset verify sets/mfr\n"
+EXAMPLES = BUILD_EXAMPLES + VERIFY_EXAMPLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bench.cli import add_action_parser
+
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = sub.add_parser("build", help="build (or resume) a test set", description=(
+    build = add_action_parser(sub, "build", "build (or resume) a test set", BUILD_EXAMPLES, description=(
         "Build gt/, lq/, manifest.jsonl and testset.json. SOURCE is a folder of 1024x1024 faces "
         "(CelebA-HQ, FFHQ, ...) or 'synthetic[:N]' for built-in synthetic faces. An interrupted build "
         "resumes when run again with the same arguments."))
-    build.add_argument("--task", required=True, choices=["mfr", "sr16", "theta"])
+    build.add_argument("--task", required=True, choices=["mfr", "sr16", "theta"],
+                       help="mfr: Eq. (10) blind restoration at 512; sr16: 1024 -> 64; theta: the θ study")
     build.add_argument("--source", required=True, help="image folder, or synthetic[:N]")
     build.add_argument("--out", required=True, help="output folder")
     build.add_argument("--count", type=int, default=1000, help="number of source images (default 1000, the paper's)")
@@ -26,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--skip-bad", action="store_true", help="record unreadable images as skipped and go on")
     build.add_argument("--resize", action="store_true",
                        help="centre-crop and resize sources that are not 1024x1024 (recorded), instead of an error")
-    verify = sub.add_parser("verify", help="re-hash every file against the manifest")
+    verify = add_action_parser(sub, "verify", "re-hash every file against the manifest", VERIFY_EXAMPLES)
     verify.add_argument("dir", help="test-set folder")
 
 

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", default="psnr,ssim,lpips,fid,kid", help="comma-separated (default: all)")
     parser.add_argument("--json", metavar="FILE", help="write {results, per_image} as JSON")
     parser.add_argument("--device", default="cpu", help="torch device for LPIPS/FID (cpu, cuda, cuda:1)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="images per LPIPS/FID batch (default 8)")
     parser.add_argument("--workers", type=int, default=None, help="decoder/PSNR/SSIM threads (default: CPUs, <= 8)")
     parser.add_argument("--allow-missing", action="store_true", help="score the common ids, record the rest")
     parser.add_argument(
@@ -29,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--channel", choices=["rgb", "y"], default="rgb", help="PSNR/SSIM channel")
     parser.add_argument("--crop-border", type=int, default=0, help="PSNR/SSIM border crop in pixels")
-    parser.add_argument("--lpips-net", choices=["alex", "vgg"], default="alex")
-    parser.add_argument("--fid-backend", choices=["pytorch-fid", "clean-fid"], default="pytorch-fid")
+    parser.add_argument("--lpips-net", choices=["alex", "vgg"], default="alex", help="LPIPS backbone (default alex)")
+    parser.add_argument("--fid-backend", choices=["pytorch-fid", "clean-fid"], default="pytorch-fid",
+                        help="FID/KID Inception implementation (default pytorch-fid)")
     parser.add_argument(
         "--fid-mode",
         choices=["clean", "legacy_tensorflow"],

@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="mfr: Eq. (10) blind restoration at 512; sr16: 1024 -> 64; theta: the θ study")
     build.add_argument("--source", required=True, help="image folder, or synthetic[:N]")
     build.add_argument("--out", required=True, help="output folder")
-    build.add_argument("--count", type=int, default=1000, help="number of source images (default 1000, the paper's)")
+    build.add_argument("--count", type=_count, default=None, metavar="N|all",
+                       help="number of source images, or 'all' (default 1000, the paper's, or all images when the "
+                            "source holds fewer; recorded in testset.json)")
     build.add_argument("--seed", type=int, default=0, help="seed for the id choice and every degradation (default 0)")
     build.add_argument("--preset", help="official | eq10-literal (mfr), sr16, theta; default: the task's own")
     build.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -37,6 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="centre-crop and resize sources that are not 1024x1024 (recorded), instead of an error")
     verify = add_action_parser(sub, "verify", "re-hash every file against the manifest", VERIFY_EXAMPLES)
     verify.add_argument("dir", help="test-set folder")
+
+
+def _count(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'all', got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -53,9 +54,46 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def strict_json(value):
+    """`value` with every non-finite float replaced by null, so every JSON parser reads the file.
+
+    Strict JSON has no Infinity/NaN. A dict entry `key: inf` becomes `key: null` plus
+    `key_nonfinite: "inf"` (or "-inf", "nan"), e.g. the PSNR of identical images; in a list the
+    element becomes null and the enclosing dict gets `key_nonfinite` with the count of each kind.
+    """
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out[key] = strict_json(item)
+            reason = _nonfinite_reason(item)
+            if reason:
+                out[f"{key}_nonfinite"] = reason
+        return out
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _nonfinite_reason(value) -> str | dict | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        kinds = [str(v) for v in value if isinstance(v, float) and not math.isfinite(v)]
+        return {kind: kinds.count(kind) for kind in sorted(set(kinds))} or None
+    return None
+
+
+def dumps_json(obj, indent: int | None = None, default=None) -> str:
+    """Strict JSON text (see `strict_json`); raises ValueError rather than write Infinity or NaN."""
+    return json.dumps(strict_json(obj), indent=indent, sort_keys=True, ensure_ascii=False, allow_nan=False,
+                      default=default)
+
+
 def dumps_line(obj) -> str:
-    """One canonical JSON line (sorted keys), so equal content gives equal bytes and hashes."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """One canonical strict JSON line (sorted keys), so equal content gives equal bytes and hashes."""
+    return json.dumps(strict_json(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def write_jsonl(path: str | Path, rows) -> None:

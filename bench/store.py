@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.io import atomic_write_text
+from bench.io import atomic_write_text, dumps_json
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
@@ -40,20 +40,9 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in JSON")
 
 
-def _finite(value):
-    """JSON has no inf/nan: store them as strings so files stay valid JSON for every reader."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def dumps(value: Any, indent: int | None = None) -> str:
-    return json.dumps(_finite(value), indent=indent, sort_keys=indent is not None, default=_json_default,
-                      ensure_ascii=False)
+    """Strict JSON (inf/nan become null with a `<key>_nonfinite` reason, see `bench.io.strict_json`)."""
+    return dumps_json(value, indent=indent, default=_json_default)
 
 
 def write_json(path: str | Path, value: Any) -> None:
@@ -89,7 +78,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 
 def as_float(value) -> float:
-    """Inverse of `_finite` for numbers read back from JSON."""
+    """A number read back from JSON; null (a non-finite value, its reason in `<key>_nonfinite`) is NaN."""
     return float(value) if value is not None else math.nan
 
 

@@ -48,11 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    import json
     from pathlib import Path
 
     from bench.errors import BenchError
-    from bench.io import atomic_write_text
+    from bench.io import atomic_write_text, dumps_json
     from bench.metrics.evaluate import evaluate_folders
 
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
@@ -84,5 +83,5 @@ def run(args) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out, json.dumps({"results": rows, "per_image": per_image}, indent=1))
+        atomic_write_text(out, dumps_json({"results": rows, "per_image": per_image}, indent=1) + "\n")
     return 0

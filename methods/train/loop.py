@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
 import time
@@ -23,7 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from bench.errors import BenchError
-from bench.io import atomic_write_text
+from bench.io import atomic_write_text, dumps_json
 from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.config import diff_keys, dump_toml, fingerprint, fingerprint_data, to_dict
 from bench.methods.train.data import ShardedBatchSampler, collate, worker_init
@@ -316,7 +315,7 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
     summary["finished"] = iteration >= cfg.run.iterations
     if env.is_main and summary["finished"]:
         summary["artefacts"] = trainer.finish(out_dir)
-        atomic_write_text(out_dir / "final.json", json.dumps(summary, indent=1))
+        atomic_write_text(out_dir / "final.json", dumps_json(summary, indent=1))
     env.barrier()
     return summary
 

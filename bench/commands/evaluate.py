@@ -6,9 +6,9 @@ import argparse
 
 HELP = "score a folder of predictions against a folder of ground truth (PSNR, SSIM, LPIPS, FID, KID)"
 EXAMPLES = """
-bench evaluate --gt sets/mfr/gt --pred runs/ci/outputs/bicubic/ID --metrics psnr,ssim
-bench evaluate --gt sets/mfr/gt --pred my-results --metrics psnr,ssim --channel y --json scores.json
-bench evaluate --gt sets/mfr/gt --pred my-results   # all metrics; LPIPS/FID/KID skipped without weights
+bench evaluate --gt sets/mfr/gt --pred sets/mfr/lq --resize-policy bicubic --metrics psnr,ssim
+bench evaluate --gt sets/mfr/gt --pred sets/mfr/lq --resize-policy bicubic --channel y --json scores.json
+bench evaluate --gt sets/mfr/gt --pred my-results --metrics psnr,ssim,lpips,fid,kid --device cuda
 """
 
 

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "rank uses cuda:LOCAL_RANK")
     parser.add_argument("--resume", action="store_true", help="continue a run in --out; finished work is reused")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key, e.g. --set experiment.batch_size=2 --set testsets.mfr.count=10")
+                        help="override a key, e.g. --set experiment.batch_size=2 --set testsets.synthetic-mfr.count=10 "
+                        "(test-set and method names as in the experiment file)")
     parser.add_argument("--testsets", metavar="DIR", help="where test sets are built and reused, shared by "
                         "runs (default $PANINI_BENCH_TESTSETS, else RUN_DIR/testsets)")
     parser.add_argument("--report", action="store_true", help="also write the HTML report at the end")

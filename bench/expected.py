@@ -25,8 +25,9 @@ from pathlib import Path
 
 import tomllib
 
+from bench.config import to_toml
 from bench.errors import BenchError
-from bench.store import as_float, to_toml
+from bench.store import as_float
 
 DIRECTIONS = ("higher", "lower", "both")
 _FIELDS = {"table": str, "method": str, "metric": str, "condition": str, "testset": str, "value": float,

@@ -1,4 +1,4 @@
-"""The results store: atomic file writes, JSON lines, run provenance, and a minimal TOML writer.
+"""The results store: atomic file writes, JSON lines and run provenance.
 
 A run folder holds `run.json` (provenance, resolved config, status, failures, notes),
 `results.jsonl` (one row per method x test set x metric [x condition]), `per_image.jsonl`,
@@ -129,51 +129,3 @@ def device_info(device: str) -> dict:
 def provenance(device: str) -> dict:
     return {"git": git_commit(), "packages": package_versions(), "device": device_info(device),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "argv": sys.argv}
-
-
-# --- a small TOML writer (tomllib reads only) for expected-values files and resolved configs ---
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise BenchError(f"cannot write {type(value).__name__} to TOML")
-
-
-def to_toml(data: dict, header: str = "") -> str:
-    """Top-level scalars, tables of scalars/inline tables, and arrays of tables."""
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list)) or
-               (isinstance(v, list) and not any(isinstance(i, dict) for i in v))}
-    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items()]
-    for key, value in data.items():
-        if key in scalars:
-            continue
-        if isinstance(value, dict):
-            lines += ["", f"[{_toml_key(key)}]"]
-            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
-        else:
-            for item in value:
-                lines += ["", f"[[{_toml_key(key)}]]"]
-                lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in item.items()]
-    return "\n".join(lines).lstrip("\n") + "\n"

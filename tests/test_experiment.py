@@ -7,9 +7,11 @@ import re
 import pytest
 
 from bench.cli import main
+from bench.config import apply_overrides as apply_to
+from bench.config import to_toml
 from bench.errors import BenchError
 from bench.expected import load_expected
-from bench.experiment import EXPECTED_DIR, apply_overrides, builtin_experiments, load_experiment, validate
+from bench.experiment import EXPECTED_DIR, ExperimentConfig, builtin_experiments, load_experiment, validate
 from conftest import shared_path
 
 MINIMAL = {"experiment": {"name": "x"}, "testsets": [{"name": "t", "task": "mfr"}],
@@ -44,7 +46,7 @@ def test_defaults_are_filled_in_and_saved_config_is_complete():
     (lambda c: c.update(method=[]), "unknown key 'method'; did you mean 'methods'"),
     (lambda c: c["methods"][0].pop("method"), "missing required key 'methods[0].method'"),
     (lambda c: c["methods"][0].update(testsets=["nope"]), "names test set 'nope', which is not defined"),
-    (lambda c: c["methods"][0].update(analysis=["fft"]), "has 'fft'; choose from theta, dissection, params"),
+    (lambda c: c["methods"][0].update(analysis=["fft"]), "'methods[0].analysis[0]' is 'fft'; choose one of 'theta'"),
     (lambda c: c["methods"].append(dict(c["methods"][0])), "'methods[1].name' = 'Bicubic' is used twice"),
     (lambda c: c.update(report={"crops": {"eyes": [0.5, 0.1, 0.2, 0.3]}}), "'report.crops.eyes' must be"),
 ])
@@ -55,6 +57,10 @@ def test_bad_values_name_the_key(mutate, message):
     mutate(cfg)
     with pytest.raises(BenchError, match=re.escape(message)):
         validate(cfg, "exp.toml")
+
+
+def apply_overrides(data, overrides, where):
+    return apply_to(data, overrides, ExperimentConfig, where)
 
 
 def test_set_overrides_by_name_and_index_with_toml_values():
@@ -72,6 +78,29 @@ def test_set_overrides_by_name_and_index_with_toml_values():
         validate(apply_overrides(MINIMAL, ["testsets.t.seeds=1"], "x"), "x")
     with pytest.raises(BenchError, match="must be an integer, got 'many'"):
         load_experiment("ci", ["testsets.synthetic-mfr.count=many"])
+    with pytest.raises(BenchError, match="unknown key 'testset'; did you mean 'testsets'"):
+        apply_overrides(MINIMAL, ["testset.t.count=1"], "x")
+    with pytest.raises(BenchError, match="pick an item of 'testsets'"):
+        apply_overrides(MINIMAL, ["testsets.count=1"], "x")
+
+
+def test_set_wildcard_applies_to_every_item():
+    exp = load_experiment("ci", ["testsets.*.preset=sr16", "testsets.1.count=3"])
+    assert [t.preset for t in exp.spec.testsets] == ["sr16"] * 3
+    assert [t.count for t in exp.spec.testsets] == [2, 3, 1]
+    assert all(m.restore is False for m in load_experiment("ci", ["methods.*.restore=false"]).spec.methods)
+
+
+def test_typed_spec_and_toml_round_trip():
+    """The runner's typed spec and run.json's plain config are the same data; TOML writes it back exactly."""
+    import tomllib
+
+    for name in builtin_experiments():
+        exp = load_experiment(name)
+        assert exp.spec.experiment.name == exp.config["experiment"]["name"] == exp.name
+        assert validate(tomllib.loads(to_toml(exp.config)), name) == exp.config
+    assert load_experiment("ci").config_hash() == load_experiment("ci").config_hash()
+    assert load_experiment("ci", ["testsets.0.count=3"]).config_hash() != load_experiment("ci").config_hash()
 
 
 def test_environment_variables_in_paths(monkeypatch, tmp_path):
@@ -95,6 +124,11 @@ def test_cli_reports_a_config_error_in_one_line(tmp_path, capsys):
     assert main(["run", "no-such-experiment", "--check"]) == 2
     assert "built-in: ci" in capsys.readouterr().err
     assert main(["run", "ci", "--check"]) == 0
+    capsys.readouterr()
+    assert main(["run", "ci", "--set", "testsets.*.count=5", "--print-config"]) == 0
+    printed = tmp_path / "printed.toml"
+    printed.write_text(capsys.readouterr().out)
+    assert load_experiment(printed).config == load_experiment("ci", ["testsets.*.count=5"]).config
 
 
 def test_paper_values_match_the_paper_text():

@@ -14,7 +14,7 @@ from PIL import Image
 from bench.errors import BenchError
 from bench.methods import create_method
 from bench.methods.imageio import quantize_uint8, read_rgb8
-from bench.runner import to_uint8
+from bench.outputs import to_uint8
 
 
 def lq_8bit(size: int, n: int = 2, seed: int = 0) -> torch.Tensor:

@@ -284,3 +284,22 @@ def test_an_unusable_metric_stops_the_run_before_any_work(tmp_path):
     info = read_json(out / "run.json")
     assert info["status"] == "failed" and "sharpness" in info["error"]
     assert not (out / "testsets").exists()
+
+
+def test_theta_summary_groups_by_condition_with_the_one_bootstrap():
+    from bench.analyses import Target, theta_summary
+    from bench.metrics.bootstrap import bootstrap_mean_ci
+
+    rows = [{"condition": f"r={r}", "value": v} for r, v in [(32, 0.4), (16, 0.1), (32, 0.6), (16, 0.3), (16, 0.2)]]
+    summary = theta_summary(rows, resamples=300, seed=3)
+    assert [r["condition"] for r in summary] == ["r=16", "r=32"]  # numeric order, not text order
+    r16 = summary[0]
+    assert r16["n"] == 3 and abs(r16["value"] - 0.2) < 1e-12 and abs(r16["spread"] - 0.1) < 1e-12
+    assert (r16["ci_low"], r16["ci_high"], r16["ci_level"]) == bootstrap_mean_ci([0.1, 0.3, 0.2], 300, seed=[3, 7])
+    assert r16["ci_low"] < r16["value"] < r16["ci_high"]
+    many = [{"condition": "", "value": v / 10} for v in range(10)]
+    assert theta_summary(many, 300, seed=4)[0]["ci_low"] != theta_summary(many, 300, seed=3)[0]["ci_low"]
+    target = Target(method=None, label="m", testset=type("TS", (), {"name": "ts"})(), group_by="r", load_lq=None)
+    assert target.condition({"id": "a", "params": {"r": 16.0}}) == "r=16"
+    with pytest.raises(BenchError, match="group_by = 'r' but manifest row b has no such parameter"):
+        target.condition({"id": "b", "params": {"sigma": 1.0}})

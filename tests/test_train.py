@@ -48,10 +48,11 @@ def log_rows(out_dir) -> list[dict]:
         ("[optim]\nlr = 'fast'\n", "'optim.lr' must be a number"),
         ("[run]\nbatch_size = 2.5\n", "'run.batch_size' must be an integer"),
         ("[model]\nwidths = [8, 'a', 16]\n", "'model.widths[1]'"),
-        ("[run]\namp = 'fp8'\n", "'run.amp' must be one of"),
+        ("[run]\namp = 'fp8'\n", "'run.amp' is 'fp8'; choose one of 'none'"),
         ("run = 3\n", "'run' must be a table"),
         ("colour = 'blue'\n", "unknown key 'colour'"),
         ("task = 'panini'\n", "run `bench train panini`"),
+        ("[rn]\niterations = 5\n", "unknown key 'rn'; did you mean 'run'"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, needle):
@@ -86,6 +87,15 @@ def test_bundled_presets_are_complete_plain_data():
     m = udrl.model
     assert (m.queue, m.momentum, m.temperature, m.input_size, udrl.optim.lr) == (8192, 0.999, 0.07, 256, 0.03)
     assert set(TASKS) == {"udrl", "panini"}
+
+
+def test_set_overrides_use_the_one_engine():
+    config = load_config("panini", "train-panini-tiny", ["run.iterations=7", "model.options.out_size=64"])
+    assert config.run.iterations == 7 and config.model.options["out_size"] == 64
+    with pytest.raises(BenchError, match="unknown key 'optm'; did you mean 'optim'"):
+        load_config("panini", "train-panini-tiny", ["optm.lr=1"])
+    with pytest.raises(BenchError, match="'run.iterations' must be an integer, got 'many'"):
+        load_config("panini", "train-panini-tiny", ["run.iterations=many"])
 
 
 def test_cli_bad_config_is_one_line_exit_2(tmp_path):

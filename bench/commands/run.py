@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "runs (default $PANINI_BENCH_TESTSETS, else RUN_DIR/testsets)")
     parser.add_argument("--report", action="store_true", help="also write the HTML report at the end")
     parser.add_argument("--check", action="store_true", help="validate the experiment file and exit")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved experiment (TOML) and exit")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,8 +34,13 @@ def run(args: argparse.Namespace) -> int:
     from bench.experiment import load_experiment
 
     exp = load_experiment(args.experiment, args.overrides)
+    if args.print_config:
+        from bench.config import to_toml
+
+        print(to_toml(exp.spec), end="")
+        return 0
     if args.check:
-        print(f"{exp.source}: valid ({len(exp.config['testsets'])} test sets, {len(exp.config['methods'])} methods)")
+        print(f"{exp.source}: valid ({len(exp.spec.testsets)} test sets, {len(exp.spec.methods)} methods)")
         return 0
     from bench.runner import Runner
 

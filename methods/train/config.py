@@ -11,25 +11,21 @@ trajectory, so they are left out of the fingerprint that `--resume` compares.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
-
 import bench
+from bench.config import apply_overrides, from_data, read_toml, setting, to_data, to_toml
 from bench.errors import BenchError
 
 CONFIG_DIR = Path(bench.__file__).resolve().parent / "configs" / "train"
 
 
 def _runtime(default: Any) -> Any:
-    return field(default=default, metadata={"runtime": True})
+    return setting(default, runtime=True)
 
 
 @dataclass(frozen=True)
@@ -162,102 +158,25 @@ class PaniniTrainConfig:
 TASKS = {"udrl": UdrlConfig, "panini": PaniniTrainConfig}
 
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    if origin is dict:
-        return "a table"
-    if dataclasses.is_dataclass(tp):
-        return "a table"
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
-
-
-def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    bad = BenchError(f"{where}: key '{key}' must be {_type_name(tp)}, got {type(value).__name__} {value!r}")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise bad
-        return _build(tp, value, key, where)
-    if origin is Literal:
-        if value not in typing.get_args(tp) or isinstance(value, bool):
-            raise bad
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise bad
-        (item,) = typing.get_args(tp)
-        return [_convert(v, item, f"{key}[{i}]", where) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad
-        return dict(value)
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unions are not supported in configs ({key})")
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise bad
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
-    raise TypeError(f"unsupported config type {tp} for {key}")
-
-
-def _build(cls: type, data: dict, prefix: str, where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in names:
-            dotted = f"{prefix}.{key}" if prefix else key
-            raise BenchError(
-                f"{where}: unknown key '{dotted}'; known keys here: {', '.join(sorted(names))}"
-            )
-    defaults = cls()
-    values = {}
-    for f in dataclasses.fields(cls):
-        dotted = f"{prefix}.{f.name}" if prefix else f.name
-        if f.name in data:
-            if dataclasses.is_dataclass(hints[f.name]):
-                # a section merges over the task's own default section (e.g. UDRL batch 32)
-                merged = {**to_dict(getattr(defaults, f.name)), **_require_table(data[f.name], dotted, where)}
-                values[f.name] = _build(hints[f.name], merged, dotted, where)
-            else:
-                values[f.name] = _convert(data[f.name], hints[f.name], dotted, where)
-    return dataclasses.replace(defaults, **values)
-
-
-def _require_table(value: Any, key: str, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise BenchError(f"{where}: key '{key}' must be a table ([{key}]), got {type(value).__name__}")
-    return value
-
-
 def to_dict(config: Any) -> dict:
-    return dataclasses.asdict(config)
+    """The config as plain data (saved in checkpoints and final.json)."""
+    return to_data(config)
+
+
+def _task_class(task: str) -> type:
+    if task not in TASKS:
+        raise BenchError(f"unknown training task '{task}'; choose from {', '.join(TASKS)}")
+    return TASKS[task]
 
 
 def from_dict(task: str, data: dict, where: str = "config") -> Any:
     """Build the task's config from a plain dict (parsed TOML); strict about keys and types."""
-    if task not in TASKS:
-        raise BenchError(f"unknown training task '{task}'; choose from {', '.join(TASKS)}")
+    cls = _task_class(task)
     data = dict(data)
     declared = data.pop("task", task)
     if declared != task:
         raise BenchError(f"{where}: this is a '{declared}' config; run `bench train {declared}` with it")
-    return _build(TASKS[task], data, "", where)
+    return from_data(cls, data, where)
 
 
 def resolve_config_path(name_or_path: str) -> Path:
@@ -272,51 +191,16 @@ def resolve_config_path(name_or_path: str) -> Path:
     raise BenchError(f"config '{name_or_path}' is neither a file nor a bundled preset ({', '.join(names)})")
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`key.sub=value` with a TOML value; a bare word that is not TOML is taken as a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise BenchError(f"--set '{text}': expected KEY=VALUE, e.g. --set run.iterations=1000")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key.strip().split("."), value
-
-
 def load_config(task: str, name_or_path: str, overrides: list[str] = ()) -> Any:
     """Read a TOML config (file or bundled preset), apply `--set` overrides, check everything."""
     path = resolve_config_path(name_or_path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise BenchError(f"config {path}: not valid TOML ({exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise BenchError(f"config {path}: not a text file ({exc})") from exc
-    for text in overrides:
-        keys, value = parse_override(text)
-        node = data
-        for part in keys[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise BenchError(f"--set {text}: '{part}' is not a table")
-        node[keys[-1]] = value
+    data = apply_overrides(read_toml(path), list(overrides), _task_class(task), f"config {path}")
     return from_dict(task, data, where=f"config {path}")
 
 
 def fingerprint_data(config: Any) -> dict:
     """The config without runtime-only fields: what must match for `--resume`."""
-
-    def strip(obj: Any) -> Any:
-        if dataclasses.is_dataclass(obj):
-            return {
-                f.name: strip(getattr(obj, f.name))
-                for f in dataclasses.fields(obj)
-                if not f.metadata.get("runtime")
-            }
-        return obj
-
-    return strip(config)
+    return to_data(config, runtime=False)
 
 
 def fingerprint(config: Any) -> str:
@@ -339,24 +223,4 @@ def diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 def dump_toml(config: Any) -> str:
     """The full config as TOML (written next to the run so it can be re-run as is)."""
-    data = to_dict(config)
-    lines = []
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, float):
-            return repr(v)
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
-        return str(v)
-
-    for section, table in data.items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{k} = {value(v)}" for k, v in table.items())
-        lines.append("")
-    return "\n".join(lines)
+    return to_toml(config)

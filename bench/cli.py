@@ -13,14 +13,13 @@ the path and the cause, never a traceback unless `--debug` or `BENCH_DEBUG=1`.
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import os
 import sys
 import traceback
 
 from bench import __version__
-from bench.errors import BenchError
+from bench.errors import BenchError, describe_os_error
 
 # name -> module; order is the order shown by `bench --help`.
 COMMANDS = {
@@ -41,21 +40,6 @@ EXIT_STATUSES = """exit status:
   2    usage or input error: one line names the file, key or value and what to do
   130  interrupted (Ctrl-C); the message says how to continue
   141  the reader of the output went away (e.g. `| head`); nothing else went wrong"""
-
-# What each OSError means for the user, and what to do about it.
-OS_ERROR_HINTS = {
-    errno.EACCES: "permission denied; choose a folder you can write to or fix its permissions",
-    errno.EPERM: "operation not permitted; choose a folder you can write to or fix its permissions",
-    errno.EROFS: "read-only file system; choose a folder on a writable disk",
-    errno.ENOSPC: "no space left on the device; free some space (or choose another disk) and rerun",
-    errno.EDQUOT: "disk quota exceeded; free some space (or choose another disk) and rerun",
-    errno.ENOTDIR: "a part of this path is a file, not a folder; choose another path",
-    errno.EEXIST: "already exists and is not a folder; choose another path or remove it",
-    errno.EISDIR: "is a folder, but a file was expected",
-    errno.ENOENT: "no such file or folder",
-    errno.ENAMETOOLONG: "the path is too long",
-}
-
 
 def _available_commands():
     for name, module_name in COMMANDS.items():
@@ -106,15 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(command_parser)
         command_parser.set_defaults(_run=module.run)
     return parser
-
-
-def describe_os_error(exc: OSError) -> str:
-    """One line: the path(s), the cause and what to do, e.g. for a full disk or a read-only folder."""
-    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
-    cause = OS_ERROR_HINTS.get(exc.errno) or exc.strerror or type(exc).__name__
-    if exc.errno not in OS_ERROR_HINTS and exc.strerror is None:
-        cause = f"{cause}: {exc}"
-    return f"{paths}: {cause}" if paths else cause
 
 
 def _resume_hint(args: argparse.Namespace) -> str:

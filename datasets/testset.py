@@ -170,7 +170,7 @@ def _request(task, preset, seed, count, source, resize, skip_bad) -> dict:
         "preset_settings": preset_settings(preset),
         "seed": seed,
         "count": count,
-        "source": str(source),
+        "source": text if (text := str(source)).startswith("synthetic") else os.path.abspath(text),
         "resize": resize,
         "skip_bad": skip_bad,
         "gt_size": GT_SIZE,

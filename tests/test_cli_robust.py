@@ -8,6 +8,7 @@ a closed pipe (`| head`) -> 141 and nothing on stderr.
 from __future__ import annotations
 
 import errno
+import json
 import subprocess
 import sys
 
@@ -88,3 +89,23 @@ def test_closed_pipe_is_quiet():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert err == ""
+
+
+def test_evaluate_without_metric_weights_skips_defaults_and_refuses_named_ones(tmp_path, monkeypatch, capsys):
+    """Issue 15 item 1: default metrics without weights are skipped (one line each, recorded); named: exit 2."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    monkeypatch.delenv("PANINI_BENCH_WEIGHTS", raising=False)
+    folder = tmp_path / "gt"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((16, 16, 3), 60 + i, np.uint8)).save(folder / f"{i}.png")
+    scores = tmp_path / "scores.json"
+    assert main(["evaluate", "--gt", str(folder), "--pred", str(folder), "--json", str(scores)]) == 0
+    err = capsys.readouterr().err
+    assert "bench weights fetch lpips-alex" in err and "bench weights fetch inception-fid" in err
+    data = json.loads(scores.read_text())
+    assert {r["metric"] for r in data["results"]} == {"psnr", "ssim"}
+    assert {s["metric"] for s in data["skipped"]} == {"lpips", "fid", "kid"}
+    assert main(["evaluate", "--gt", str(folder), "--pred", str(folder), "--metrics", "psnr,lpips"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bench weights fetch lpips-alex" in err

@@ -325,7 +325,7 @@ class Runner:
             self.log(f"could not record the run's status in {self.out / RUN_FILE}: {describe_os_error(save_error)}")
 
     def _run(self, state: RunState) -> None:
-        metric_names = self.metrics.usable(state.info)  # first: a missing metric weight stops the run before any work
+        metric_names = self.metrics.usable(state.info)  # first: an unknown metric stops the run before any work
         start = time.perf_counter()
         testsets = {}
         for spec_ts in self.exp.spec.testsets:

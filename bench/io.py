@@ -13,15 +13,19 @@ from pathlib import Path
 PNG_ENCODING = {"zlib_level": 1, "filter": "up", "strategy": "huffman-only"}
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename: readers never see a partial file."""
+def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
+    """Write `data` to `path` through a temporary file and a rename: readers never see a partial file.
+
+    `durable=False` skips the fsync, for callers that flush a batch of files later (one wait, not one per file).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

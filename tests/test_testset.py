@@ -217,3 +217,20 @@ def test_parallel_build_after_torch_work_is_safe(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     reference = testset.build("sr16", "synthetic", tmp_path / "b", count=3)
     assert out.stdout.strip() == reference["testset_id"]
+
+
+def test_images_are_flushed_once_at_the_end_not_per_write(tmp_path, monkeypatch):
+    """No fsync inside the per-image work (it serialises workers on the disk); every image is fsynced before
+    the manifest, so a finished set is durable."""
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_ino), real_fsync(fd)))
+    preset = testset.get_preset("official")
+    item = testset.resolve_source("synthetic", 1)[0]
+    (tmp_path / "one").mkdir()
+    testset._process(testset._Job(item, "mfr", preset, 0, str(tmp_path / "one"), False, False))
+    assert synced == []
+    testset.build("mfr", "synthetic", tmp_path / "set", count=2)
+    images = [p for kind in ("gt", "lq") for p in (tmp_path / "set" / kind).iterdir()]
+    assert len(images) == 4 and {p.stat().st_ino for p in images} <= set(synced)
+

@@ -1,0 +1,78 @@
+"""The speed scripts in benchmarks/: they measure what they say and leave the library as they found it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from bench.datasets import testset
+from conftest import REPO
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_build_benchmark_times_each_step_and_restores_the_builder(capsys):
+    bench = load_script("degrade")
+    originals = (testset.encode_png, testset.decode_rgb8, testset.atomic_write_bytes)
+    bench.main(["--images", "2", "--repeats", "1", "--presets", "sr16"])
+    assert (testset.encode_png, testset.decode_rgb8, testset.atomic_write_bytes) == originals
+    entry = json.loads(capsys.readouterr().out)["presets"]["sr16"]
+    stages = entry["stages_ms_per_image"]
+    assert {"decode", "hash", "png_encode_1024px", "png_encode_64px", "resize_pil_bilinear", "write"} <= set(stages)
+    assert all(v >= 0 for v in stages.values()) and abs(sum(entry["stages_share"].values()) - 1) < 0.01
+    assert entry["plain_loop_img_per_s"] > 0 and len(entry["runs_img_per_s"]["build_2_workers"]) == 1
+
+
+def test_stage_timer_counts_nested_steps_once():
+    bench = load_script("degrade")
+    timer = bench.StageTimer()
+    inner = timer.wrap("resize", lambda: None)
+    outer = timer.wrap("downsample", lambda: inner())
+    outer()
+    inner()
+    assert set(timer.seconds) == {"downsample", "resize"}
+    assert timer.seconds["downsample"] >= 0 and timer.seconds["resize"] >= 0
+
+
+def test_projection_fits_fixed_plus_per_image_cost():
+    project = load_script("run").project
+    assert project([2, 4], [10.0, 14.0], 1000) == pytest.approx(6.0 + 2.0 * 1000)
+    assert project([2], [10.0], 1000) == pytest.approx(5000.0)  # proportional: fixed cost scaled too
+    assert project([2, 4], [10.0, 14.0], 4) == 14.0  # measured
+    assert project([2, 4], [10.0, 9.0], 1000) == pytest.approx(10.0)  # noise never gives a negative slope
+
+
+@pytest.mark.parametrize("arch", ["tiny", "official"])
+def test_paper_experiments_keep_the_bundled_protocol_with_random_weights(arch):
+    bench = load_script("run")
+    exp, bundled = bench.paper_experiment("table3_fusion", 3, arch)
+    assert bundled == {"celeba-hq-sr16": 1000}
+    (ts,) = exp.config["testsets"]
+    assert (ts["source"], ts["count"], ts["preset"], ts["workers"]) == ("synthetic", 3, "sr16", 4)
+    for method in exp.config["methods"]:
+        assert method["options"] == {"config": arch, "random_init_seed": 0}
+        assert not method.get("weights")  # the Cat-Conv checkpoint variable is not needed
+        assert (method.get("resize_input") == "area") == (arch == "tiny")
+    assert exp.config["experiment"]["metrics"] == ["psnr", "fid"]
+    exp, bundled = bench.paper_experiment("fig7_dissection", None, arch)
+    assert exp.config["testsets"][0]["count"] == bundled["celeba-hq-theta"] == 4
+
+
+@pytest.mark.slow  # ~10 s idle, 60 s measured on the loaded 2-core machine
+def test_paper_timing_runs_an_experiment_by_stage(tmp_path):
+    """Table 4 at 2 source images (8 LQ), tiny random Panini-Net: every stage timed, projected to 100 images."""
+    bench = load_script("run")
+    result = bench.time_paper(tmp_path, "cpu", [2], "tiny", ["table4_theta"])
+    entry = result["experiments"]["table4_theta"]
+    (run,) = entry["runs"]
+    assert run["status"] == "complete" and run["images"] == 2 and entry["bundled_images"] == 100
+    assert run["stages_s"]["testsets"] > 0 and run["stages_s"]["analysis"] > 0 and run["stages_s"]["report"] > 0
+    assert entry["projected_s"]["analysis"] == pytest.approx(run["stages_s"]["analysis"] * 50, abs=0.1)
+    assert entry["projection"].startswith("proportional") and result["projected_all_s"] > 0

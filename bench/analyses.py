@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.io import write_png
+from bench.io import to_uint8, write_png
 from bench.metrics.bootstrap import bootstrap_mean_ci
-from bench.outputs import to_uint8
 
 THETA_PROTOCOL = "theta-dafi5-channel-mean"
 THETA_SEED_STREAM = 7  # the bootstrap of θ draws from rng([experiment seed, 7])

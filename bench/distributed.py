@@ -1,9 +1,11 @@
-"""torchrun support for the runner: rank/world from the environment, contiguous shards, object gathers.
+"""One process-group helper for `bench run` and `bench train` (torchrun or a single process).
 
-Without torchrun (WORLD_SIZE unset or 1) every helper is a no-op for a single process, so the
-runner has one code path. Shards are contiguous blocks in manifest order, so concatenating the
-ranks' states in rank order restores the single-process order exactly (bootstrap intervals, which
-depend on order, come out identical).
+Like BasicSR's `dist_util`, it reads torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK), picks
+this rank's device and opens the process group (NCCL on GPU, gloo on CPU). Without torchrun
+(WORLD_SIZE unset or 1) every collective is a no-op for a single process, so callers have one code
+path. Shards are contiguous blocks in manifest order, so concatenating the ranks' states in rank
+order restores the single-process order exactly (bootstrap intervals, which depend on order, come
+out identical).
 """
 
 from __future__ import annotations
@@ -12,13 +14,40 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from bench.errors import BenchError
+
+
+def resolve_device(device: str, local_rank: int, world: int) -> str:
+    """'auto' -> cuda when visible, else cpu; under torchrun every CUDA rank gets cuda:LOCAL_RANK.
+
+    A CUDA device that is not visible, or a string torch does not parse, is a BenchError.
+    """
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise BenchError(f"device '{device}' is not a device; use auto, cpu, cuda or cuda:N") from None
+    if parsed.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
+        raise BenchError(f"device '{device}' asked for, but no CUDA device is visible; use cpu")
+    index = local_rank if world > 1 else parsed.index
+    if index is None:
+        return device
+    torch.cuda.set_device(index)
+    return f"cuda:{index}"
+
 
 @dataclass
 class Dist:
     rank: int = 0
     world: int = 1
+    local_rank: int = 0
     device: str = "cpu"
-    initialised_here: bool = False
+    initialised_here: bool = False  # this process opened the group, so it closes it
 
     @property
     def enabled(self) -> bool:
@@ -28,24 +57,27 @@ class Dist:
     def main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def torch_device(self):
+        import torch
+
+        return torch.device(self.device)
+
     @classmethod
     def from_env(cls, device: str) -> Dist:
         world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0")) if world > 1 else 0
+        local = int(os.environ.get("LOCAL_RANK", str(rank))) if world > 1 else 0
+        device = resolve_device(device, local, world)
         if world <= 1:
-            return cls(0, 1, device)
-        import torch
+            return cls(0, 1, 0, device)
         import torch.distributed as dist
 
-        rank = int(os.environ.get("RANK", "0"))
-        local = int(os.environ.get("LOCAL_RANK", str(rank)))
-        if device.startswith("cuda"):
-            device = f"cuda:{local}"
-            torch.cuda.set_device(local)
         here = False
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
             here = True
-        return cls(rank, world, device, here)
+        return cls(rank, world, local, device, here)
 
     def shard(self, items: list) -> list:
         """This rank's contiguous block of `items`."""
@@ -74,6 +106,17 @@ class Dist:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def any(self, flag: bool) -> bool:
+        """True on every rank when `flag` is true on any rank (a stop request, a failure)."""
+        if not self.enabled:
+            return flag
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device if self.device.startswith("cuda") else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
     def barrier(self) -> None:
         if self.enabled:
             import torch.distributed as dist
@@ -84,4 +127,5 @@ class Dist:
         if self.initialised_here:
             import torch.distributed as dist
 
-            dist.destroy_process_group()
+            if dist.is_initialized():
+                dist.destroy_process_group()

@@ -34,3 +34,10 @@ def describe_os_error(exc: OSError) -> str:
     if exc.errno not in OS_ERROR_HINTS and exc.strerror is None:
         cause = f"{cause}: {exc}"
     return f"{paths}: {cause}" if paths else cause
+
+
+class MissingWeightsError(BenchError):
+    """A registry weights file is not where it is expected; the message says how to fetch or place it.
+
+    Callers that can go on without the weights (an optional method or metric) catch this type.
+    """

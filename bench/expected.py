@@ -27,7 +27,7 @@ import tomllib
 
 from bench.config import to_toml
 from bench.errors import BenchError
-from bench.store import as_float
+from bench.io import as_float
 
 DIRECTIONS = ("higher", "lower", "both")
 _FIELDS = {"table": str, "method": str, "metric": str, "condition": str, "testset": str, "value": float,

@@ -12,18 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from bench.errors import BenchError
 from bench.experiment import MethodConfig
-from bench.io import write_png
-from bench.methods.imageio import quantize_uint8, read_rgb8, read_uint8_batch
-
-
-def to_uint8(batch: torch.Tensor, quantize: str = "round") -> np.ndarray:
-    """float NCHW in [0,1] -> uint8 NHWC with the method's rule (`Method.quantize`, default rounding)."""
-    return quantize_uint8(batch, quantize).permute(0, 2, 3, 1).cpu().numpy()
+from bench.io import read_rgb8, read_uint8_batch, to_uint8, write_png
 
 
 def batches(items: list, size: int):
@@ -54,15 +47,6 @@ def weights_hash(method) -> str:
             digest.update(tensor.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     digest.update(json.dumps(getattr(method, "protocol", {}), sort_keys=True, default=str).encode())
     return digest.hexdigest()
-
-
-def is_missing_weights(exc: BaseException) -> bool:
-    """A BenchError raised because a weights file is absent (the weights registry's error)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    text = str(exc).lower()
-    return bool(names & {"MissingWeightsError", "MissingWeights"}) or (
-        isinstance(exc, (BenchError, FileNotFoundError)) and "weights" in text and
-        any(word in text for word in ("not found", "missing", "fetch", "expected at", "no such file")))
 
 
 def load_lq(method, spec: MethodConfig, testset: Any, ids: list[str]) -> torch.Tensor:

@@ -12,7 +12,8 @@ import shutil
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.store import RESULTS_FILE, RUN_FILE, read_json, read_jsonl
+from bench.io import read_json, read_jsonl
+from bench.store import RESULTS_FILE, RUN_FILE
 
 KEEP_ON_OVERWRITE = ("testsets",)
 OUTPUT_FOLDERS = ("outputs", "scores", "analysis")

@@ -32,22 +32,13 @@ import torch
 
 from bench import analyses, runfolder
 from bench.distributed import Dist
-from bench.errors import BenchError, describe_os_error
+from bench.errors import BenchError, MissingWeightsError, describe_os_error
 from bench.experiment import Experiment, MethodConfig, TestSetSpec
+from bench.io import read_json, read_uint8_batch, write_json, write_jsonl
 from bench.locks import folder_lock
-from bench.methods.imageio import read_uint8_batch
-from bench.outputs import batches, is_missing_weights, load_lq, restore_images, weights_hash
+from bench.outputs import batches, load_lq, restore_images, weights_hash
 from bench.scoring import RunMetrics
-from bench.store import (
-    PER_IMAGE_FILE,
-    RESULTS_FILE,
-    RUN_FILE,
-    provenance,
-    read_json,
-    slug,
-    write_json,
-    write_jsonl,
-)
+from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, provenance, slug
 
 FORMAT = 1
 ANALYSIS_FILE = "analysis.jsonl"
@@ -362,7 +353,7 @@ class Runner:
                                                                         "licence")}
             entry["create_s"] = round(time.perf_counter() - start, 3)
         except Exception as exc:  # noqa: BLE001 - recorded; other methods still run
-            if spec.optional and is_missing_weights(exc):
+            if spec.optional and isinstance(exc, MissingWeightsError):
                 entry["status"] = "skipped"
                 state.info["notes"].append({"kind": "weights-missing", "subject": spec.name, "method": spec.name,
                                             "title": "weights not found: how to get them", "message": str(exc)})

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bench.errors import MissingWeightsError
 from bench.experiment import ExperimentConfig
-from bench.outputs import is_missing_weights
 
 
 class RunMetrics:
@@ -33,7 +33,7 @@ class RunMetrics:
                     info["protocols"][name] = metric.protocol
                 usable.append(name)
             except Exception as exc:  # noqa: BLE001 - an optional metric is reported, the run goes on
-                missing = is_missing_weights(exc)
+                missing = isinstance(exc, MissingWeightsError)
                 if name in names and not missing:
                     raise
                 if name in names:
@@ -49,38 +49,18 @@ class RunMetrics:
         return usable
 
     def make(self, names: list[str]) -> list:
-        """Metric objects for `names`, built once per run (weights load once) and reset for each use."""
-        made = []
-        wanted = [n for n in names if not (n == "kid" and "fid" in names)]  # one Inception pass serves both
-        for name in wanted:
-            options = dict(self.config.metric_options.get(name, {}))
-            if name == "fid" and "kid" in names:
-                options.setdefault("outputs", ("fid", "kid"))
-            key = json.dumps([name, options], sort_keys=True, default=str)
-            metric = self._cache.get(key)
-            if metric is None:
-                metric = self._cache[key] = self._create(name, options)
+        """Metric objects for `names` (bench.metrics.build_metrics), built once per run and reset for each use."""
+        from bench.metrics import build_metrics
+
+        key = json.dumps(names)
+        metrics = self._cache.get(key)
+        if metrics is None:
+            built = build_metrics(names, device=self.device, options=self.config.metric_options,
+                                  ci_resamples=self.config.experiment.bootstrap, ci_seed=self.config.experiment.seed)
+            metrics = self._cache[key] = list(dict.fromkeys(built.values()))
+        for metric in metrics:
             metric.reset()
-            made.append(metric)
-        return made
-
-    def _create(self, name: str, options: dict):
-        import importlib
-        import inspect
-
-        from bench import metrics as registry
-
-        params = {}
-        if name in getattr(registry, "METRICS", {}):
-            module, _, cls = registry.METRICS[name][0].partition(":")
-            params = inspect.signature(getattr(importlib.import_module(module), cls)).parameters
-        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        extra = {"device": self.device, "ci_resamples": self.config.experiment.bootstrap,
-                 "ci_seed": self.config.experiment.seed}
-        for key, value in extra.items():  # only the settings this metric takes (PSNR has no device)
-            if key in params or (accepts_any and key.startswith("ci_")):
-                options.setdefault(key, value)
-        return registry.create_metric(name, **options)
+        return metrics
 
     def results(self, names: list[str], metrics: list, dist) -> tuple[list[dict], list[dict]]:
         """Result rows and per-image values of `metrics` after every rank's updates (rank 0; others get [])."""
@@ -94,18 +74,6 @@ class RunMetrics:
                     metric.merge(rank_state)
         rows, per_image = [], []
         for metric in metrics:
-            better = getattr(metric, "higher_is_better", None)
-            for row in metric.compute():
-                row.setdefault("higher_is_better", _better(row["metric"], better))
-                rows.append(row)
-            if hasattr(metric, "per_image"):
-                per_image += metric.per_image()
+            rows += metric.compute()  # each row carries its metric's higher_is_better (registry)
+            per_image += metric.per_image()
         return rows, per_image
-
-
-def _better(metric: str, declared: bool | None) -> bool | None:
-    if metric in ("fid", "kid", "lpips"):
-        return False
-    if metric in ("psnr", "ssim"):
-        return True
-    return declared

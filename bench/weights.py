@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, MissingWeightsError
 from bench.io import atomic_write_text, sha256_file
 
 ENV_WEIGHTS_DIR = "PANINI_BENCH_WEIGHTS"
@@ -251,7 +251,7 @@ def resolve(name: str, registry: Registry = DEFAULT_REGISTRY, verify: bool = Fal
     art = registry.get(name)
     path = weights_dir() / art.filename
     if not path.is_file():
-        raise BenchError(_missing_message(art, path))
+        raise MissingWeightsError(_missing_message(art, path))
     if verify:
         verify_file(art, path)
     return path

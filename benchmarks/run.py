@@ -64,9 +64,9 @@ resize_output = "bicubic"
 
 
 def timed_run(exp, out: Path, device: str, resume: bool = False) -> dict:
+    from bench.io import read_json
     from bench.reports.html import render_report
     from bench.runner import Runner
-    from bench.store import read_json
 
     start = time.perf_counter()
     Runner(exp, out, device=device, resume=resume, progress=False, log=lambda *a, **k: None).run()

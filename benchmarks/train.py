@@ -17,13 +17,13 @@ import time
 
 import torch
 
+from bench.distributed import Dist
 from bench.methods.train.config import load_config
 from bench.methods.train.data import collate
-from bench.methods.train.loop import Distributed
 
 
 def _trainer(task: str, config, device: torch.device):
-    env = Distributed(rank=0, world_size=1, local_rank=0, device=device, owns_group=False)
+    env = Dist(device=str(device))
     if task == "udrl":
         from bench.methods.train.udrl import UdrlTrainer
 

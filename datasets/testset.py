@@ -25,23 +25,21 @@ import cv2
 import numpy as np
 
 from bench import __version__
-from bench.datasets.folder import (
-    BadImageError,
-    decode_rgb8,
-    fit_to_square,
-    list_images,
-    sha256_bytes,
-)
+from bench.datasets.folder import fit_to_square, list_images
 from bench.datasets.synthetic import synthetic_face
 from bench.degradations.presets import DEFAULT_PRESET, TASKS, get_preset, preset_settings
 from bench.errors import BenchError
 from bench.io import (
     PNG_ENCODING,
+    BadImageError,
     atomic_write_bytes,
     atomic_write_text,
+    decode_rgb8,
     dumps_line,
     encode_png,
+    read_json,
     read_jsonl,
+    sha256_bytes,
     sha256_file,
     write_jsonl,
 )
@@ -129,7 +127,7 @@ def _process(job: _Job) -> list[dict]:
         gt, source_sha, conversion = _load_source(item, job.resize)
     except BadImageError as exc:
         if not job.skip_bad:
-            raise
+            raise BadImageError(f"{exc}; remove it or pass --skip-bad") from None
         return [{"skipped": {"source": item.name, "reason": str(exc)}}]
     gt_png = encode_png(gt)
     variants = preset.variants()
@@ -383,11 +381,7 @@ def read_testset(folder: str | Path) -> tuple[dict, list[dict]]:
         raise BenchError(f"{folder} is not a test set: {info_path.name} is missing{hint}")
     if not manifest_path.exists():
         raise BenchError(f"{manifest_path} is missing; rebuild the test set")
-    try:
-        return json.loads(info_path.read_text()), read_jsonl(manifest_path)
-    except ValueError as exc:  # a cut-off or edited file: never a traceback
-        raise BenchError(f"{folder}: {exc}; the file is truncated or was edited: rebuild the test set "
-                         "(bench testset build ... --overwrite)") from None
+    return read_json(info_path), read_jsonl(manifest_path)  # a cut-off file is a BenchError naming it
 
 
 def verify(folder: str | Path) -> list[str]:

@@ -1,20 +1,21 @@
-"""What the four baseline adapters share: weights lookup, random test weights, output policies.
+"""What the four baseline adapters share: their ModelFamily shape, the restore wrapper, output policies.
 
 An adapter module (gfpgan, gpen, glean, psp) holds the network, a pure converter from the official
-checkpoint layout to the network's own keys, and a `create_*` factory built from these pieces.
+checkpoint layout to the network's own keys, its `FAMILY` (bench.methods.builder) and a `create_*`
+factory built from these pieces.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from bench.errors import BenchError
-from bench.methods.checkpoints import load_strict, read_checkpoint
+from bench.methods.builder import ModelFamily
 from bench.methods.registry import Method, MethodSpec
 
 # How a 512-px result meets the 1024-px MFR ground truth (Table 1 is at 1024; the paper does not say).
@@ -24,49 +25,13 @@ OUTPUT_POLICIES = {
 }
 
 
-def open_weights(spec: MethodSpec, weights: Any) -> dict:
-    """The official checkpoint as a dict: `weights` is a path, a loaded dict, or None (registry cache)."""
-    if weights is None:
-        try:
-            from bench.weights import resolve
-        except ImportError as exc:
-            raise BenchError(f"{spec.name}: no weights given and the weights registry is unavailable ({exc}); "
-                             "pass weights=PATH to the official checkpoint") from exc
-        weights = resolve(spec.weights[0])
-    try:
-        return read_checkpoint(weights, what=f"{spec.name} weights")
-    except BenchError as exc:
-        if "cannot read" not in str(exc):
-            raise
-        raise BenchError(f"{exc}. A truncated download reads like this: fetch it again with "
-                         f"`bench weights fetch {spec.weights[0]}`") from exc
-
-
-def randomize_(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Re-draw every parameter and buffer from an explicit generator (random_init_seed=, tests/timing).
-
-    Weights get N(0, 1) / sqrt(fan-in) for plain layers; equalized-LR layers scale at run time, so
-    N(0, 1) is their natural init. Biases start at 0 except modulation biases (1). Not a trained model.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-            if not tensor.is_floating_point():
-                continue
-            fresh = torch.randn(tensor.shape, generator=generator)
-            if name.endswith("bias"):
-                fresh = torch.ones_like(fresh) if "modulation" in name else fresh * 0.01
-            elif name.endswith("running_var"):
-                fresh = fresh.abs() + 0.5
-            elif tensor.ndim in (2, 4) and not _equalized(model, name):
-                fresh = fresh / max(1, tensor[0].numel()) ** 0.5
-            tensor.copy_(fresh)
-    return model
-
-
-def _equalized(model: torch.nn.Module, name: str) -> bool:
-    owner = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
-    return hasattr(owner, "scale")
+def baseline_family(name: str, network: type[nn.Module], convert: Callable[[dict], dict], layout: str,
+                    tiny: dict) -> ModelFamily:
+    """A baseline's ModelFamily: constructor keyword arguments as settings ({} = the released network,
+    `tiny` = the same architecture at toy size), the pure official-layout converter as checkpoint filter,
+    and seeded weights redrawn from one explicit generator."""
+    return ModelFamily(name, make=lambda arch: network(**arch), official=dict, tiny=lambda: dict(tiny),
+                       settings_type=dict, filter=lambda checkpoint, model, what: convert(checkpoint), layout=layout)
 
 
 class BaselineMethod(Method):
@@ -95,47 +60,6 @@ class BaselineMethod(Method):
                 size = (self.out_resize, self.out_resize)
                 out = F.interpolate(out, size=size, mode="bicubic", align_corners=False).clamp_(0, 1)
             return out.float()
-
-
-def build(
-    spec: MethodSpec,
-    make_model: Callable[..., torch.nn.Module],
-    convert: Callable[[dict], dict],
-    layout: str,
-    weights: Any,
-    config: str | dict | None,
-    tiny: dict,
-    random_init_seed: int | None,
-) -> torch.nn.Module:
-    """Construct the network and load converted official weights (the options every adapter shares).
-
-    config: None / "official" (the released architecture), "tiny" (`tiny`, for tests and timing) or
-    a dict of constructor arguments. random_init_seed: seeded random weights instead of a checkpoint
-    (the same option names as the Panini-Net methods).
-    """
-    if config in (None, "official"):
-        arch = {}
-    elif config == "tiny":
-        arch = tiny
-    elif isinstance(config, dict):
-        arch = config
-    else:
-        raise BenchError(f"{spec.name}: config must be 'official', 'tiny' or a dict of architecture options, "
-                         f"got {config!r}")
-    try:
-        model = make_model(**arch)
-    except (TypeError, ValueError) as exc:
-        raise BenchError(f"{spec.name}: bad architecture config {arch!r}: {exc}") from exc
-    if random_init_seed is not None:
-        if weights is not None:
-            raise BenchError(f"{spec.name}: pass either weights or random_init_seed, not both")
-        return randomize_(model, random_init_seed)
-    if arch and weights is None:
-        raise BenchError(f"{spec.name}: the released weights only fit config='official'; pass weights= "
-                         "(a checkpoint of this configuration) or random_init_seed=")
-    checkpoint = open_weights(spec, weights)
-    load_strict(model, convert(checkpoint), what=f"{spec.name} weights (expected {layout})")
-    return model
 
 
 def apply_output_policy(spec: MethodSpec, policy: str, native_size: int) -> tuple[MethodSpec, int | None, dict]:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.errors import BenchError
-from bench.methods.imageio import find_image, list_ids, read_batch, read_image, write_png
+from bench.io import find_image, list_ids, read_batch, read_image, write_png
 from bench.methods.registry import Method, MethodSpec
 
 
@@ -70,11 +70,8 @@ class FolderMethod(Method):
     works_on_folders = True
 
     def __init__(self, spec: MethodSpec, path: Path, device="cpu"):
-        self.spec = spec
-        self.device = device
-        self.model = None  # no network: the results already exist
+        super().__init__(spec, None, device, {"source": str(path)})  # no network: the results already exist
         self.path = path
-        self.protocol = {"source": str(path)}
 
     def restore(self, lq: torch.Tensor) -> torch.Tensor:
         raise BenchError(
@@ -126,12 +123,9 @@ class CommandMethod(Method):
     works_on_folders = True
 
     def __init__(self, spec: MethodSpec, template: str, timeout: float | None, device="cpu"):
-        self.spec = spec
-        self.device = device
-        self.model = None  # the network lives in the external program
+        super().__init__(spec, None, device, {"command": template})  # the network lives in the external program
         self.template = template
         self.timeout = timeout
-        self.protocol = {"command": template}
 
     def _run(self, input_dir: Path, output_dir: Path) -> None:
         argv = [

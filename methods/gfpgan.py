@@ -19,12 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import BenchError
-from bench.methods.baselines import BaselineMethod, apply_output_policy, build
+from bench.methods.baselines import BaselineMethod, apply_output_policy, baseline_family
+from bench.methods.builder import build_model
 from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, default_channels
 
 LAYOUT = "GFPGANv1Clean file: {'params_ema' or 'params': {conv_body_*, condition_*, stylegan_decoder.*, ...}}"
-# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
-TINY = {"size": 32, "style_dim": 16, "narrow": 1 / 16}
 
 
 class ResBlock(nn.Module):
@@ -171,6 +170,11 @@ class GFPGANMethod(BaselineMethod):
         return self.model(x, noise=noise)
 
 
+# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
+FAMILY = baseline_family("GFP-GAN", GFPGANv1Clean, convert_gfpgan_clean, LAYOUT,
+                         tiny={"size": 32, "style_dim": 16, "narrow": 1 / 16})
+
+
 def create_gfpgan(
     spec, weights=None, device="cpu", output_policy: str = "bicubic", noise_generator=None,
     config=None, random_init_seed: int | None = None,
@@ -179,7 +183,7 @@ def create_gfpgan(
     if noise_generator is not None and not isinstance(noise_generator, torch.Generator):
         kind = type(noise_generator).__name__
         raise BenchError(f"{spec.name}: noise_generator must be a torch.Generator, got {kind}")
-    model = build(spec, GFPGANv1Clean, convert_gfpgan_clean, LAYOUT, weights, config, TINY, random_init_seed)
+    model = build_model(FAMILY, config, weights, spec.weights[0], random_init_seed, device)
     native = model.stylegan_decoder.size
     spec, out_resize, protocol = apply_output_policy(spec, output_policy, native)
     protocol["noise"] = "stored noise maps" if noise_generator is None else "random per call (explicit generator)"

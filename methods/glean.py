@@ -11,15 +11,13 @@ import torch
 from torch import nn
 
 from bench.errors import BenchError
-from bench.methods.baselines import BaselineMethod, build
+from bench.methods.baselines import BaselineMethod, baseline_family
+from bench.methods.builder import build_model
 from bench.methods.checkpoints import take_prefix
 from bench.methods.rrdb import RRDBExtractor
 from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, mmgen_generator_to_ours
 
 LAYOUT = "MMEditing GLEAN checkpoint: {'state_dict': {generator.generator.*, generator.encoder.*, ...}, 'meta'}"
-# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
-TINY = {"in_size": 8, "out_size": 32, "style_dim": 16, "narrow": 1 / 16, "rrdb_channels": 8, "num_rrdbs": 1,
-        "rrdb_growth": 4}
 
 
 def _lrelu() -> nn.LeakyReLU:
@@ -111,11 +109,17 @@ def convert_glean(checkpoint: dict) -> dict:
     return {f"generator.{k}": v for k, v in bank.items()} | rest
 
 
+# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
+FAMILY = baseline_family("GLEAN", GLEAN, convert_glean, LAYOUT,
+                         tiny={"in_size": 8, "out_size": 32, "style_dim": 16, "narrow": 1 / 16, "rrdb_channels": 8,
+                                "num_rrdbs": 1, "rrdb_growth": 4})
+
+
 def create_glean(spec, weights=None, device="cpu", config=None, random_init_seed: int | None = None):
     """GLEAN FFHQ 16x: 64x64 LQ -> 1024x1024, deterministic (stored noise)."""
     import dataclasses
 
-    model = build(spec, GLEAN, convert_glean, LAYOUT, weights, config, TINY, random_init_seed)
+    model = build_model(FAMILY, config, weights, spec.weights[0], random_init_seed, device)
     spec = dataclasses.replace(spec, in_size=model.in_size, out_size=model.generator.size)
     protocol = {"noise": "stored noise maps", "input": f"RGB [-1, 1], {model.in_size}x{model.in_size}"}
     return BaselineMethod(spec, model, device, protocol)

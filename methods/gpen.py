@@ -13,14 +13,13 @@ import torch
 from torch import nn
 
 from bench.errors import BenchError
-from bench.methods.baselines import BaselineMethod, apply_output_policy, build
+from bench.io import QUANTIZE
+from bench.methods.baselines import BaselineMethod, apply_output_policy, baseline_family
+from bench.methods.builder import build_model
 from bench.methods.checkpoints import take_prefix
-from bench.methods.imageio import QUANTIZE
 from bench.methods.stylegan2 import ConvLayer, EqualLinear, StyleGAN2Generator, rosinality_to_ours
 
 LAYOUT = "GPEN FullGenerator file: plain state dict {generator.*, ecd0.*, ..., final_linear.0.*}"
-# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
-TINY = {"size": 32, "style_dim": 16, "n_mlp": 2, "narrow": 1 / 16}
 
 
 class GPEN(nn.Module):
@@ -64,6 +63,11 @@ def convert_gpen(checkpoint: dict) -> dict:
     return {f"generator.{k}": v for k, v in generator.items()} | rest
 
 
+# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
+FAMILY = baseline_family("GPEN-BFR", GPEN, convert_gpen, LAYOUT,
+                         tiny={"size": 32, "style_dim": 16, "n_mlp": 2, "narrow": 1 / 16})
+
+
 def create_gpen(spec, weights=None, device="cpu", output_policy: str = "bicubic", config=None,
                 random_init_seed: int | None = None, quantize: str = "truncate"):
     """GPEN-BFR-512; `output_policy` brings its 512 output to the 1024 MFR ground truth.
@@ -73,7 +77,7 @@ def create_gpen(spec, weights=None, device="cpu", output_policy: str = "bicubic"
     """
     if quantize not in QUANTIZE:
         raise BenchError(f"{spec.name}: unknown quantize {quantize!r}; choose one of {', '.join(QUANTIZE)}")
-    model = build(spec, GPEN, convert_gpen, LAYOUT, weights, config, TINY, random_init_seed)
+    model = build_model(FAMILY, config, weights, spec.weights[0], random_init_seed, device)
     native = model.generator.size
     spec, out_resize, protocol = apply_output_policy(spec, output_policy, native)
     protocol["noise"] = "none (encoder features)"

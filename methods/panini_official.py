@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from bench.errors import BenchError
+from bench.methods.builder import ModelFamily, build_model, constructor_init, load_checkpoint
 from bench.methods.checkpoints import load_strict, read_checkpoint, take_prefix
 from bench.methods.dre import moco_checkpoint_to_ours, official_dre_to_ours
 from bench.methods.fast_inference import check_fast_inference, enable_fast_inference
@@ -95,20 +96,33 @@ def official_panini_to_ours(state: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_official_panini(model: PaniniNet, source: str | Path | Mapping[str, Any]) -> PaniniNet:
-    """Load a released Panini checkpoint (file or dict) into `model`, strictly, checking the task."""
-    what = f"Panini-Net checkpoint {source}" if isinstance(source, (str, Path)) else "Panini-Net checkpoint"
-    checkpoint = read_checkpoint(source, what)
+def panini_checkpoint_filter(checkpoint: Mapping[str, Any], model: PaniniNet, what: str) -> dict[str, Any]:
+    """A released (or `bench train panini`) checkpoint as PaniniNet keys, checking it is of the model's task."""
     state = official_backbone_state(checkpoint)
     if _is_our_layout(state):
-        return load_strict(model, state, what)
+        return state
     task = official_task(state)
     if task != model.config.task:
         raise BenchError(
             f"{what} is an official {TASK_NAMES[task]} ({task.upper()}) checkpoint, but the model is "
             f"{TASK_NAMES[model.config.task]}; use method '{TASK_NAMES[task]}' for this file"
         )
-    return load_strict(model, official_panini_to_ours(state), what)
+    return official_panini_to_ours(state)
+
+
+def panini_family(task: str, fusion: str = "dafi") -> ModelFamily:
+    """Panini-Net for `task` ('mfr'/'sr') and `fusion`: official/tiny PaniniConfigs, seeded constructor init."""
+    return ModelFamily(
+        f"Panini-Net {task.upper()}" + ("" if fusion == "dafi" else f" ({fusion})"), make=PaniniNet,
+        official=lambda: official_config(task, fusion=fusion), tiny=lambda: tiny_config(task, fusion=fusion),
+        settings_type=PaniniConfig, filter=panini_checkpoint_filter,
+        layout="an official Panini-Net release or a `bench train panini` generator.pth", random_init=constructor_init,
+    )
+
+
+def load_official_panini(model: PaniniNet, source: str | Path | Mapping[str, Any]) -> PaniniNet:
+    """Load a released Panini checkpoint (file or dict) into `model`, strictly, checking the task."""
+    return load_checkpoint(model, panini_family(model.config.task, model.config.fusion), source)
 
 
 def _is_our_layout(state: Mapping[str, Any]) -> bool:
@@ -149,50 +163,16 @@ class PaniniMethod(Method):
         return out._replace(image=self.from_native(out.image).clamp_(0, 1))
 
 
-def _config(task: str, config: PaniniConfig | str | None, fusion: str) -> PaniniConfig:
-    if isinstance(config, PaniniConfig):
-        return config
-    if config in (None, "official"):
-        return official_config(task, fusion=fusion)
-    if config == "tiny":
-        return tiny_config(task, fusion=fusion)
-    raise BenchError(f"Panini-Net config must be 'official', 'tiny' or a PaniniConfig, got {config!r}")
-
-
 def build_panini(task: str, weights: Any = None, device: str = "cpu", config: PaniniConfig | str | None = None,
                  fusion: str = "dafi", weights_name: str | None = None, random_init_seed: int | None = None,
                  ) -> PaniniNet:
     """A PaniniNet with weights: a file/dict (official or ours), the cached release, or a seeded random init."""
-    cfg = _config(task, config, fusion)
-    if random_init_seed is not None:
-        if weights is not None:
-            raise BenchError("pass either weights or random_init_seed, not both")
-        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG state
-            torch.manual_seed(random_init_seed)
-            model = PaniniNet(cfg)
-        return model.to(device).eval()
-    model = PaniniNet(cfg)
-    if weights is None:
-        if weights_name is None:
-            raise BenchError(
-                f"no released checkpoint fits Panini-Net {task} with fusion='{cfg.fusion}' and this configuration: "
-                "pass weights= (a checkpoint trained with `bench train panini`) or random_init_seed= for an "
-                "untrained model"
-            )
-        from bench.weights import resolve
-
-        weights = resolve(weights_name)
-    load_official_panini(model, weights)
-    return model.to(device).eval()
+    return build_model(panini_family(task, fusion), config, weights, weights_name, random_init_seed, device)
 
 
 def _factory(task: str, fusion: str, weights_name: str | None):
     def factory(spec: MethodSpec, weights: Any = None, device: str = "cpu", **options: Any) -> PaniniMethod:
         config = options.pop("config", None)
-        if config is not None and config != "official":
-            weights_name_used = None  # the release only fits the official configuration
-        else:
-            weights_name_used = weights_name
         seed = options.pop("random_init_seed", None)
         channels_last = bool(options.pop("channels_last", False))
         precision = options.pop("precision", "fp32")
@@ -203,7 +183,7 @@ def _factory(task: str, fusion: str, weights_name: str | None):
                 "precision, cuda_graph"
             )
         check_fast_inference(spec.name, device, precision, cuda_graph)  # before the (slow) model build
-        model = build_panini(task, weights, device, config, fusion, weights_name_used, seed)
+        model = build_panini(task, weights, device, config, fusion, weights_name, seed)
         model.set_channels_last(channels_last)
         in_size = model.config.in_size
         if in_size != spec.in_size or model.config.out_size != spec.out_size:

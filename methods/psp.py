@@ -18,14 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import BenchError
-from bench.methods.baselines import BaselineMethod, build
+from bench.methods.baselines import BaselineMethod, baseline_family
+from bench.methods.builder import build_model
 from bench.methods.checkpoints import take_prefix
 from bench.methods.stylegan2 import EqualLinear, StyleGAN2Generator, rosinality_to_ours
 
 LAYOUT = "pSp checkpoint: {'state_dict': {encoder.*, decoder.*}, 'opts': {...}, 'latent_avg': (18, 512)}"
-# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
-TINY = {"out_size": 32, "in_size": 32, "style_dim": 16, "narrow": 1 / 16, "encoder_channels": (16, 16, 32, 32),
-        "encoder_units": (1, 1, 2, 1)}
 
 
 class SEModule(nn.Module):
@@ -156,6 +154,12 @@ def convert_psp(checkpoint: dict) -> dict:
     }
 
 
+# config="tiny": the same architecture at toy size (tests and timing on a CPU, seconds)
+FAMILY = baseline_family("pSp", PSP, convert_psp, LAYOUT,
+                         tiny={"out_size": 32, "in_size": 32, "style_dim": 16, "narrow": 1 / 16,
+                                "encoder_channels": (16, 16, 32, 32), "encoder_units": (1, 1, 2, 1)})
+
+
 INPUT_RESIZES = {
     "pil-bilinear": "the LQ as 8-bit RGB, resized with PIL bilinear (pSp's test transform), then to [-1, 1]",
     "torch-bilinear": "the float LQ in [-1, 1] resized with torch bilinear (align_corners=False)",
@@ -166,7 +170,7 @@ def pil_bilinear(lq: torch.Tensor, size: int) -> torch.Tensor:
     """(N, 3, h, w) in [0, 1] -> (N, 3, size, size) in [0, 1]: each image at 8 bits through PIL bilinear."""
     from PIL import Image
 
-    from bench.methods.imageio import quantize_uint8
+    from bench.io import quantize_uint8
 
     pixels = quantize_uint8(lq).permute(0, 2, 3, 1).cpu().numpy()
     resized = [np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR)) for image in pixels]
@@ -192,7 +196,7 @@ def create_psp(spec, weights=None, device="cpu", config=None, random_init_seed: 
     if input_resize not in INPUT_RESIZES:
         raise BenchError(f"{spec.name}: unknown input_resize {input_resize!r}; choose one of "
                          f"{', '.join(INPUT_RESIZES)}")
-    model = build(spec, PSP, convert_psp, LAYOUT, weights, config, TINY, random_init_seed)
+    model = build_model(FAMILY, config, weights, spec.weights[0], random_init_seed, device)
     in_size = model.in_size // 4  # the 16x task's LQ: 64 px for the 256-px encoder input
     spec = dataclasses.replace(spec, in_size=in_size, out_size=model.decoder.size)
     protocol = {

@@ -68,14 +68,14 @@ class Method:
     """
 
     works_on_folders = False
-    quantize = "round"  # float -> 8-bit rule for written outputs, a key of bench.methods.imageio.QUANTIZE
+    quantize = "round"  # float -> 8-bit rule for written outputs, a key of bench.io.QUANTIZE
     fast_forward = None  # set by bench.methods.fast_inference.enable_fast_inference (half precision, CUDA graphs)
 
-    def __init__(self, spec: MethodSpec, model: torch.nn.Module, device: str | torch.device = "cpu",
+    def __init__(self, spec: MethodSpec, model: torch.nn.Module | None, device: str | torch.device = "cpu",
                  protocol: dict | None = None):
         self.spec = spec
         self.device = device
-        self.model = model.to(device).eval()
+        self.model = model.to(device).eval() if model is not None else None  # None: results come as files
         self.protocol = dict(protocol or {})
 
     def to_native(self, lq: torch.Tensor) -> torch.Tensor:
@@ -116,7 +116,7 @@ class Method:
 
         Returns the ids written or found. Writes are atomic, so an interrupted call resumes.
         """
-        from bench.methods.imageio import list_ids, read_batch, write_png
+        from bench.io import list_ids, read_batch, write_png
 
         ids = list_ids(lq_dir) if ids is None else list(ids)
         todo = [i for i in ids if not (Path(out_dir) / f"{i}.png").exists()]

@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 from bench.errors import BenchError
 from bench.expected import load_expected
-from bench.io import atomic_write_text
+from bench.io import atomic_write_text, read_json, read_jsonl
 from bench.reports import images, plots, tables
-from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, read_json, read_jsonl, slug
+from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, slug
 
 TEMPLATES = Path(__file__).with_name("templates")
 DEFAULT_CROPS = {"eyes": [0.22, 0.36, 0.78, 0.52], "mouth": [0.32, 0.64, 0.68, 0.80]}
@@ -68,6 +68,13 @@ class _Run:
 
     def output_path(self, method: str, testset_id: str, image_id: str) -> Path:
         return self.dir / "outputs" / slug(method) / testset_id / f"{image_id}.png"
+
+
+def _preset_docs() -> dict:
+    """Preset name -> its one-line reason, so the provenance says why each test set was degraded so."""
+    from bench.degradations.presets import PRESET_DOCS
+
+    return PRESET_DOCS
 
 
 def _grids(run: _Run, report_dir: Path, crops: dict) -> list[dict]:
@@ -207,6 +214,7 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         "expected_problem": expected_problem,
         "exports": {"md": "tables.md", "tex": "tables.tex"},
         "isfinite": math.isfinite,
+        "preset_docs": _preset_docs(),
     }
     html = _environment().get_template("report.html.j2").render(**context)
     atomic_write_text(out, html)

@@ -11,21 +11,23 @@ import math
 from dataclasses import dataclass, field
 
 from bench.expected import Expected, judge
-from bench.store import as_float
+from bench.io import as_float
+from bench.metrics import METRICS, MetricEntry
 
-METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "fid": "FID", "kid": "KID",
-                 "theta": "θ (DAFI_5)", "params_M": "Parameters (M)"}
-DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 4, "fid": 2, "kid": 4, "theta": 3, "params_M": 2}
+# Rows of the run's analyses (not metrics, so not in the metric registry); metrics come from bench.metrics.
+ANALYSES = {"theta": MetricEntry("", "θ (DAFI_5)", 3, None), "params_M": MetricEntry("", "Parameters (M)", 2, None)}
 ARROWS = {True: "↑", False: "↓", None: ""}
 
 
-KNOWN_BETTER = {"psnr": True, "ssim": True, "lpips": False, "fid": False, "kid": False}
+def _known(metric: str) -> MetricEntry | None:
+    return METRICS.get(metric) or ANALYSES.get(metric)
 
 
 def metric_label(metric: str, higher_is_better: bool | None = None) -> str:
-    label = METRIC_LABELS.get(metric, metric)
-    if higher_is_better is None:
-        higher_is_better = KNOWN_BETTER.get(metric)
+    known = _known(metric)
+    label = known.label if known else metric
+    if higher_is_better is None and known:
+        higher_is_better = known.higher_is_better
     return f"{label} {ARROWS[higher_is_better]}".strip()
 
 
@@ -34,7 +36,8 @@ def fmt(value: float | None, metric: str) -> str:
         return "–"
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"
-    return f"{value:.{DECIMALS.get(metric, 4)}f}"
+    known = _known(metric)
+    return f"{value:.{known.decimals if known else 4}f}"
 
 
 @dataclass
@@ -168,11 +171,10 @@ def build_tables(results: list[dict], expected: list[Expected], table: str, metr
     return list(tables.values())
 
 
-METRIC_ORDER = ("psnr", "ssim", "fid", "kid", "lpips", "theta", "params_M")
-
-
 def _order(metric: str) -> int:
-    return METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER)
+    """Column order: the registry's (then the analyses'), unknown metrics last."""
+    order = [*METRICS, *ANALYSES]
+    return order.index(metric) if metric in order else len(order)
 
 
 def _mark_best(t: PaperTable) -> None:

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import pytest
+# One BLAS/OpenMP thread per test process (and the CLI subprocesses, which inherit it), so timings and
+# results are stable on 2 cores. Set here, at conftest import, because torch reads it once when it loads.
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+
+from pathlib import Path  # noqa: E402 - after the thread settings on purpose
+
+import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PANINI_BENCH_SHARED", REPO.parent / "shared"))
 
 
-@pytest.fixture(autouse=True)
-def _single_thread(monkeypatch):
-    """Keep tests to one BLAS/OpenMP thread each so timings and results are stable on 2 cores."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+@pytest.fixture
+def test_methods(monkeypatch):
+    """The runner-test methods (helper_methods.ENTRIES) registered for one test; the built-in list is restored."""
+    import helper_methods
+
+    from bench.methods import builtin
+
+    monkeypatch.setattr(builtin, "ENTRIES", [*builtin.ENTRIES, *helper_methods.ENTRIES])
 
 
 def shared_path(*parts: str) -> Path:

@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 
 from bench.experiment import validate
-from bench.store import slug, write_json, write_jsonl
+from bench.io import write_json, write_jsonl
+from bench.store import slug
 
 
 def _face(rng: np.random.Generator, size: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Methods used only by the runner tests: a slow bicubic (to kill a run mid-way) and one that raises.
 
-`register()` adds them to the built-in entries of the current process; a subprocess calls it
-before `bench.cli.main`, so the real CLI and registry code paths run.
+In-process tests use the `test_methods` fixture (conftest.py), which restores the built-in list.
+A CLI subprocess calls `register()` before `bench.cli.main`, so the real CLI and registry code
+paths run; the change ends with that process.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ SLOW = MethodEntry(MethodSpec(name="test-slow-bicubic", task="any", in_size=None
                    "helper_methods:create_slow")
 RAISING = MethodEntry(MethodSpec(name="test-raising", task="any", in_size=None, out_size=1024),
                       "helper_methods:create_raising")
+ENTRIES = (SLOW, RAISING)
 
 
 class _Slow(Method):
@@ -43,6 +45,5 @@ def create_raising(spec: MethodSpec, weights=None, device="cpu"):
 
 
 def register() -> None:
-    for entry in (SLOW, RAISING):
-        if entry not in builtin.ENTRIES:
-            builtin.ENTRIES.append(entry)
+    """For a CLI subprocess only: adds ENTRIES to this process's built-in list for good."""
+    builtin.ENTRIES.extend(entry for entry in ENTRIES if entry not in builtin.ENTRIES)

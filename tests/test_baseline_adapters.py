@@ -8,8 +8,8 @@ import torch
 
 from bench.errors import BenchError
 from bench.methods import create_method
+from bench.methods.gpen import FAMILY as GPEN_FAMILY
 from bench.methods.gpen import GPEN
-from bench.methods.gpen import TINY as GPEN_TINY
 
 # (LQ side, output side) of each tiny configuration
 SIZES = {"gfpgan-v1.3": (32, 64), "gfpgan-v1.4": (32, 64), "gpen-bfr-512": (32, 64), "glean-ffhq-16x": (8, 32),
@@ -70,7 +70,7 @@ def test_psp_resizes_its_lq_to_the_encoder_input():
 
 def tiny_gpen_state(narrow: float) -> dict:
     torch.manual_seed(0)  # only to make the throw-away module init cheap and repeatable
-    return GPEN(**dict(GPEN_TINY, narrow=narrow)).state_dict()
+    return GPEN(**dict(GPEN_FAMILY.tiny(), narrow=narrow)).state_dict()
 
 
 def test_checkpoint_of_another_method_or_version_names_the_layout(tmp_path):
@@ -115,5 +115,5 @@ def test_config_and_option_errors():
         create_method("gfpgan-v1.3", config="tiny")
     with pytest.raises(BenchError, match="unknown option.*arch; known options: config, noise_generator"):
         create_method("gfpgan-v1.3", arch={"size": 32})
-    custom = create_method("gpen-bfr-512", config=dict(GPEN_TINY, size=16), random_init_seed=0)
+    custom = create_method("gpen-bfr-512", config=dict(GPEN_FAMILY.tiny(), size=16), random_init_seed=0)
     assert (custom.spec.in_size, custom.spec.out_size) == (16, 32)

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from bench.errors import BenchError
+from bench.io import quantize_uint8, read_rgb8
 from bench.methods import create_method
-from bench.methods.imageio import quantize_uint8, read_rgb8
 from bench.outputs import to_uint8
 
 

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from bench.errors import BenchError
+from bench.io import list_ids, read_image, write_png
 from bench.methods import create_method
-from bench.methods.imageio import list_ids, read_image, write_png
 from conftest import shared_path
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import tomllib
 
@@ -30,8 +32,13 @@ def test_mapped_folders_import_under_bench():
     import bench.methods
     import bench.reports
 
-    assert "datasets" in bench.datasets.__file__ and "methods" in bench.methods.__file__
-    assert bench.degradations and bench.reports
+    # each mapped name must be the repository's folder (editable or installed), with its own modules
+    own_module = {bench.datasets: "testset", bench.degradations: "presets", bench.methods: "registry",
+                  bench.reports: "html"}
+    for package, module in own_module.items():
+        folder = Path(package.__file__).parent
+        assert folder.name == package.__name__.split(".")[1], f"{package.__name__} imported from {folder}"
+        assert importlib.util.find_spec(f"{package.__name__}.{module}") is not None, f"{folder} lacks {module}"
 
 
 def test_cli_imports_nothing_heavy():
@@ -55,3 +62,10 @@ def test_ci_runs_the_readme_test_command():
     commands = re.findall(r"```(?:bash|sh)\n(.*?)\n```", readme, flags=re.S)
     test_command = next(c for c in commands if "pytest" in c).strip()
     assert test_command in ci, "the README's test command must be what .ci/run runs"
+
+
+def test_tests_run_with_one_thread():
+    """conftest.py sets OMP_NUM_THREADS before torch loads; a fixture would be too late for torch."""
+    import torch
+
+    assert torch.get_num_threads() == 1

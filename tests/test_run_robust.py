@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from bench.cli import main
+from bench.io import read_json, read_jsonl
 from bench.locks import folder_lock
-from bench.store import read_json, read_jsonl
 
 EXPERIMENT = """
 [experiment]

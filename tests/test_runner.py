@@ -16,8 +16,8 @@ import pytest
 from bench.cli import main
 from bench.errors import BenchError
 from bench.experiment import load_experiment
+from bench.io import read_json, read_jsonl
 from bench.runner import Runner
-from bench.store import read_json, read_jsonl
 from conftest import REPO
 
 TESTS = Path(__file__).resolve().parent
@@ -93,11 +93,7 @@ def test_ci_experiment_end_to_end(ci_run):
     assert (ci_run / "report" / "index.html").exists() and (ci_run / "report" / "tables.tex").exists()
 
 
-def test_a_raising_method_is_recorded_and_the_others_still_run(tmp_path):
-    sys.path.insert(0, str(TESTS))
-    import helper_methods
-
-    helper_methods.register()
+def test_a_raising_method_is_recorded_and_the_others_still_run(tmp_path, test_methods):
     path = _experiment(tmp_path, '[[methods]]\nname = "Raises"\nmethod = "test-raising"\n'
                                  '[[methods]]\nname = "Bicubic"\nmethod = "bicubic"\n'
                                  '[[methods]]\nname = "Unknown"\nmethod = "no-such-method"\n')
@@ -127,7 +123,7 @@ def _cli(args: list[str]) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def test_resume_after_kill_redoes_nothing_and_gives_the_same_results(tmp_path):
+def test_resume_after_kill_redoes_nothing_and_gives_the_same_results(tmp_path, test_methods):
     path = _experiment(tmp_path, '[[methods]]\nname = "Slow"\nmethod = "test-slow-bicubic"\n'
                                  'options = { delay = 0.4 }\n', count=4)
     out = tmp_path / "run"
@@ -149,10 +145,6 @@ def test_resume_after_kill_redoes_nothing_and_gives_the_same_results(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in done} == done  # finished images were not redone
     assert len(list(outputs.glob("*/*.png"))) == 4
     # an uninterrupted run of the same method gives the same numbers
-    sys.path.insert(0, str(TESTS))
-    import helper_methods
-
-    helper_methods.register()
     fresh = tmp_path / "fresh"
     Runner(load_experiment(path, ["methods.Slow.options={ delay = 0.0 }"]), fresh,
            testset_root=out / "testsets").run()

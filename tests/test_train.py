@@ -142,11 +142,11 @@ def test_saved_dre_loads_into_the_mfr_model(udrl_run):
     for name, value in model.dre.state_dict().items():
         assert torch.equal(value, trained[f"encoder_q.{name}"]), name
     # and the Panini trainer takes it as model.dre
-    from bench.methods.train.loop import setup_distributed
+    from bench.distributed import Dist
     from bench.methods.train.panini import PaniniTrainer
 
     config = tiny("panini", out / "panini", "loss.perceptual=0.0", f"model.dre='{summary['artefacts']['dre']}'")
-    trainer = PaniniTrainer(config, setup_distributed("cpu"))
+    trainer = PaniniTrainer(config, Dist.from_env("cpu"))
     assert all(torch.equal(v, trained[f"encoder_q.{k}"]) for k, v in trainer.G.dre.state_dict().items())
 
 
@@ -313,10 +313,10 @@ def test_two_process_gloo_run_keeps_ranks_identical(tmp_path):
 
 
 def test_missing_or_wrong_pretrained_inputs_are_clear_errors(tmp_path):
-    from bench.methods.train.loop import setup_distributed
+    from bench.distributed import Dist
     from bench.methods.train.panini import PaniniTrainer
 
-    env = setup_distributed("cpu")
+    env = Dist.from_env("cpu")
     missing = tmp_path / "nope.pth"
     with pytest.raises(BenchError, match="nope.pth"):
         PaniniTrainer(tiny("panini", tmp_path, "loss.perceptual=0.0", f"model.prior='{missing}'"), env)

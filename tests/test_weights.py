@@ -10,7 +10,7 @@ import pytest
 
 from bench import weights
 from bench.cli import main
-from bench.errors import BenchError
+from bench.errors import BenchError, MissingWeightsError
 
 REQUIRED = [
     "inception-fid",
@@ -100,7 +100,7 @@ def test_cache_dir_follows_torch_home_and_override(tmp_path, monkeypatch):
 
 
 def test_missing_file_error_names_artefact_url_and_path(cache):
-    with pytest.raises(BenchError) as info:
+    with pytest.raises(MissingWeightsError) as info:  # a type callers catch, not a message to parse
         weights.resolve("gfpgan-v1.4")
     message = str(info.value)
     assert "gfpgan-v1.4" in message and weights.DEFAULT_REGISTRY.get("gfpgan-v1.4").url in message

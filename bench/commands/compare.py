@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bench.errors import BenchError
     from bench.expected import compare, expected_from_results, load_expected, write_expected
-    from bench.store import read_json, read_jsonl
+    from bench.io import read_json, read_jsonl
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "run.json").exists():

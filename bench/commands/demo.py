@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     same = False
     if (out / "run.json").exists():
-        from bench.store import read_json
+        from bench.io import read_json
 
         same = read_json(out / "run.json").get("config_hash") == exp.config_hash()
         if not same:

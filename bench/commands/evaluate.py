@@ -51,17 +51,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _available(names: list[str], device: str, options: dict) -> tuple[list[str], list[dict]]:
     """Default metrics whose weights are installed, and a note for each one left out for missing weights."""
+    from bench.errors import MissingWeightsError
     from bench.metrics.evaluate import build_metrics
-    from bench.outputs import is_missing_weights
 
     usable, skipped = [], []
     for name in names:
         try:
             build_metrics([name], device=device, options=options)
             usable.append(name)
-        except Exception as exc:  # noqa: BLE001 - only missing weights are skipped, anything else is raised
-            if not is_missing_weights(exc):
-                raise
+        except MissingWeightsError as exc:  # only missing weights are skipped, anything else is raised
             skipped.append({"metric": name, "reason": str(exc)})
     return usable, skipped
 
@@ -71,7 +69,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from bench.errors import BenchError
-    from bench.io import atomic_write_text, dumps_json
+    from bench.io import atomic_write_text, dumps
     from bench.metrics.evaluate import evaluate_folders
 
     names = [m.strip() for m in (args.metrics or DEFAULT_METRICS).split(",") if m.strip()]
@@ -108,6 +106,6 @@ def run(args) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out, dumps_json({"results": rows, "per_image": per_image, "skipped": skipped}, indent=1)
+        atomic_write_text(out, dumps({"results": rows, "per_image": per_image, "skipped": skipped}, indent=1)
                           + "\n")
     return 0

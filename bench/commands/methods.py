@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from bench.errors import BenchError
+
 HELP = "list registered methods (built-in and plugins): task, input/output size, weights file, licence"
 EXAMPLES = """
 bench methods
@@ -16,18 +18,13 @@ def add_arguments(parser) -> None:
 
 
 def _weights_file(name: str) -> str:
-    """Where the weights registry expects artefact `name` (marked when absent), or the bare name.
+    """Where the weights registry expects artefact `name` (marked when absent), or the bare name for a
+    plugin's artefact the registry does not know (the listing never fails because of one)."""
+    from bench.weights import expected_path
 
-    The registry (`bench.weights`, standard library only) is optional here: without it, or for a
-    name it does not know, the listing shows the name and never fails.
-    """
-    try:
-        from bench.weights import expected_path
-    except ImportError:
-        return name
     try:
         path = expected_path(name)
-    except Exception:  # the listing must never fail because one artefact is unknown
+    except BenchError:
         return name
     return str(path) if path.is_file() else f"{path} (missing: bench weights fetch {name})"
 

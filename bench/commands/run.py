@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     runner.run()
     if not runner.dist.main:
         return 0
-    from bench.store import read_json
+    from bench.io import read_json
 
     info = read_json(out / "run.json")
     print(f"run {info['status']}: {out / 'results.jsonl'}")

@@ -1,4 +1,5 @@
-"""`bench testset build|verify`: seeded, verifiable test sets (paper Eq. (10), 16x SR, the θ study)."""
+"""`bench testset build|verify|fit`: seeded, verifiable test sets (paper Eq. (10), 16x SR, the θ study) and
+the forensic fit of someone else's LQ/GT pairs."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="number of source images, or 'all' (default 1000, the paper's, or all images when the "
                             "source holds fewer; recorded in testset.json)")
     build.add_argument("--seed", type=int, default=0, help="seed for the id choice and every degradation (default 0)")
-    build.add_argument("--preset", help="official | eq10-literal (mfr), sr16, theta; default: the task's own")
+    build.add_argument("--preset",
+                       help="official | official-fit | eq10-literal (mfr), sr16, theta; default: the task's own")
     build.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="override a preset parameter, e.g. sigma=0.2,10 or r_values=16,32 (repeatable)")
     build.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
@@ -39,6 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="centre-crop and resize sources that are not 1024x1024 (recorded), instead of an error")
     verify = add_action_parser(sub, "verify", "re-hash every file against the manifest", VERIFY_EXAMPLES)
     verify.add_argument("dir", help="test-set folder")
+    fit = sub.add_parser("fit", help="estimate each LQ/GT pair's degradation parameters (forensics)", description=(
+        "Per pair: low-res size (hence r) and blur sigma, down/up-sampling kernels, noise std and colour vs grey, "
+        "JPEG quality, grid and chroma subsampling, and whether noise/JPEG came before or after the upsampling, "
+        "each with a confidence or a reason why it is not identifiable; then which preset reading explains the "
+        "set best and the input PSNR/SSIM. Files are matched by stem."))
+    fit.add_argument("--gt", required=True, help="folder of ground-truth images")
+    fit.add_argument("--lq", required=True, help="folder of degraded images (same stems)")
+    fit.add_argument("--json", help="write every estimate to this file (strict JSON)")
 
 
 def _count(text: str) -> int | str:
@@ -55,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from bench.degradations.presets import parse_param
     from bench.errors import BenchError
 
+    if args.action == "fit":
+        return _fit(args)
     if args.action == "verify":
         problems = testset.verify(args.dir)
         for problem in problems:
@@ -75,4 +87,28 @@ def run(args: argparse.Namespace) -> int:
     skipped = f", {len(info['skipped'])} skipped" if info["skipped"] else ""
     print(f"test set {args.out}: task {info['task']}, preset {info['preset']} v{info['preset_version']}, "
           f"{info['n_images']} images{skipped}, id {info['testset_id'][:16]}")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    import json
+
+    from bench.degradations.fit import fit_folders
+    from bench.io import atomic_write_text
+
+    report = fit_folders(args.gt, args.lq)
+    for stem, r in report["images"].items():
+        jpeg, noise = r["jpeg"], r["noise"]
+        quality = "none" if jpeg["quality"] is None else f"{jpeg['quality']}@{jpeg['grid']}"
+        sigma = "?" if r["down"]["sigma"] is None else r["down"]["sigma"]
+        kind = {True: "colour", False: "grey", None: "?"}[noise.get("colour")]
+        print(f"{stem}: s={r['lowres']['size']} r={r['r']:.1f} sigma={sigma} down={r['down']['kernel']} "
+              f"up={r['lowres']['kernel']} noise={noise['std']:.1f} ({kind}) jpeg={quality} "
+              f"order={r['order']['value'] or '?'} psnr={r['input']['psnr']:.2f}")
+    summary = report["summary"]
+    readings = ", ".join(f"{k} {v:.2f}" for k, v in summary["preset_agreement"].items())
+    print(f"{summary['n_images']} pairs: input PSNR {summary['input_psnr']:.2f} dB, SSIM {summary['input_ssim']:.4f}; "
+          f"preset agreement {readings}; best: {summary['best_preset']}")
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report, indent=1, allow_nan=False) + "\n")
     return 0

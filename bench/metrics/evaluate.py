@@ -9,7 +9,7 @@ weights hash, so re-scoring another method on the same test set skips half of th
 from __future__ import annotations
 
 import hashlib
-import io
+import itertools
 import json
 import os
 from collections import deque
@@ -19,14 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from bench.errors import BenchError
-from bench.metrics import create_metric
+from bench.io import image_files, read_rgb8
+from bench.metrics import build_metrics
 from bench.metrics.base import protocol_id
+from bench.metrics.fid import InceptionDistances
 from bench.weights import DEFAULT_REGISTRY, Registry
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 RESIZE_POLICIES = ("error", "bicubic")
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "fid", "kid")
 
@@ -47,27 +48,10 @@ class Pair:
     pred: Path
 
 
-def list_images(folder: Path) -> dict[str, Path]:
-    """stem -> file for the images directly in FOLDER (any case of the usual extensions)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BenchError(f"{folder} is not a directory")
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
-            if path.stem in found:
-                raise BenchError(
-                    f"{folder}: two images share the stem {path.stem!r} ({found[path.stem].name}, "
-                    f"{path.name}); keep one"
-                )
-            found[path.stem] = path
-    return found
-
-
 def pair_folders(gt_dir, pred_dir, allow_missing: bool = False) -> tuple[list[Pair], list[str], list[str]]:
     """(pairs, GT ids without prediction, prediction ids without GT). Missing/extra files are an error
     unless allow_missing, in which case only the common ids are scored and the rest is recorded."""
-    gt, pred = list_images(gt_dir), list_images(pred_dir)
+    gt, pred = image_files(gt_dir), image_files(pred_dir)
     missing, extra = sorted(set(gt) - set(pred)), sorted(set(pred) - set(gt))
     if (missing or extra) and not allow_missing:
 
@@ -86,26 +70,17 @@ def pair_folders(gt_dir, pred_dir, allow_missing: bool = False) -> tuple[list[Pa
     return pairs, missing, extra
 
 
-def decode(data: bytes, path: Path) -> np.ndarray:
-    """Bytes -> uint8 RGB HWC, like pytorch-fid/clean-fid read files (PIL convert('RGB'))."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return np.array(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise BenchError(f"cannot decode image {path}: {exc}; re-export it as PNG") from None
-
-
 def _load_pair(pair: Pair, resize_policy: str, pixel_metrics: dict) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Decode one pair and compute its pixel metrics right here, in the decoder thread (numpy/scipy
-    release the GIL, so this overlaps with the networks on the main thread)."""
-    gt, pred = decode(pair.gt.read_bytes(), pair.gt), decode(pair.pred.read_bytes(), pair.pred)
+    """Decode one pair and compute its thread-safe CPU metrics right here, in the decoder thread (torch
+    releases the GIL, so this overlaps with the networks on the main thread)."""
+    gt, pred = read_rgb8(pair.gt), read_rgb8(pair.pred)
     if gt.shape != pred.shape:
         if resize_policy == "error":
             raise BenchError(
                 f"{pair.pred} is {pred.shape[1]}x{pred.shape[0]} but its GT {pair.gt} is "
                 f"{gt.shape[1]}x{gt.shape[0]}; resize it or pass --resize-policy bicubic"
             )
-        pred = np.asarray(Image.fromarray(pred).resize((gt.shape[1], gt.shape[0]), Image.BICUBIC))
+        pred = np.array(Image.fromarray(pred).resize((gt.shape[1], gt.shape[0]), Image.BICUBIC))
     as_batch = [torch.from_numpy(x[None]).permute(0, 3, 1, 2) for x in (pred, gt)]
     values = {name: metric.values(*as_batch)[0] for name, metric in pixel_metrics.items()}
     return gt, pred, values
@@ -113,21 +88,23 @@ def _load_pair(pair: Pair, resize_policy: str, pixel_metrics: dict) -> tuple[np.
 
 def _batches(pairs: list[Pair], batch_size: int, resize_policy: str, workers: int, pixel_metrics: dict):
     """Yield (ids, gt uint8 NCHW, pred uint8 NCHW, pixel values) batches of equal-size images, decoded ahead
-    in threads."""
+    in threads.
+
+    One batch of pairs is decoded ahead of the one being scored (at most two batches of images in memory).
+    """
+    upcoming = iter(pairs)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending: deque = deque()
-        chunks = (pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size))
-        for chunk in chunks:
-            pending.append((chunk, [pool.submit(_load_pair, p, resize_policy, pixel_metrics) for p in chunk]))
-            if len(pending) > 2:  # at most ~3 batches decoded ahead: bounded memory
-                yield from _split_by_size(*_resolve(pending.popleft()))
-        while pending:
-            yield from _split_by_size(*_resolve(pending.popleft()))
+        ahead: deque = deque()
 
+        def submit_next_batch():
+            for pair in itertools.islice(upcoming, batch_size):
+                ahead.append((pair, pool.submit(_load_pair, pair, resize_policy, pixel_metrics)))
 
-def _resolve(item):
-    chunk, futures = item
-    return chunk, [f.result() for f in futures]
+        submit_next_batch()
+        while ahead:
+            chunk = [ahead.popleft() for _ in range(min(batch_size, len(ahead)))]
+            submit_next_batch()  # decodes while this batch is scored
+            yield from _split_by_size([pair for pair, _ in chunk], [future.result() for _, future in chunk])
 
 
 def _split_by_size(chunk, loaded):
@@ -166,24 +143,6 @@ def _save_cached(path: Path, ids: list[str], features: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def build_metrics(names, device="cpu", registry: Registry = DEFAULT_REGISTRY, options: dict | None = None) -> dict:
-    """name -> metric object; 'fid' and 'kid' share one Inception pass when both are asked for."""
-    options = options or {}
-    names = list(dict.fromkeys(names))
-    metrics = {}
-    inception = [n for n in names if n in ("fid", "kid")]
-    for name in names:
-        if name in ("fid", "kid"):
-            if name == inception[0]:
-                opts = {**options.get("fid", {}), **options.get("kid", {})}
-                metrics[name] = create_metric("fid", outputs=tuple(inception), device=device, registry=registry, **opts)
-        elif name == "lpips":
-            metrics[name] = create_metric(name, device=device, registry=registry, **options.get(name, {}))
-        else:
-            metrics[name] = create_metric(name, **options.get(name, {}))
-    return metrics
-
-
 def evaluate_folders(
     gt_dir,
     pred_dir,
@@ -213,8 +172,9 @@ def evaluate_folders(
         raise BenchError("no metrics requested")
     pairs, missing, extra = pair_folders(gt_dir, pred_dir, allow_missing)
     workers = workers or min(8, os.cpu_count() or 1)
-    objects = build_metrics(metrics, device=device, registry=registry, options=options)
-    inception = objects.get("fid") or objects.get("kid")
+    by_name = build_metrics(metrics, device=device, registry=registry, options=options)
+    objects = list(dict.fromkeys(by_name.values()))
+    inception = next((m for m in objects if isinstance(m, InceptionDistances)), None)
     if inception is not None and len(pairs) < 2:
         raise BenchError(f"FID/KID need at least 2 image pairs, {gt_dir} and {pred_dir} have {len(pairs)}")
 
@@ -226,13 +186,17 @@ def evaluate_folders(
     gt_features = []
 
     bar = tqdm(total=len(pairs), unit="img", desc="evaluate", disable=None if progress is None else not progress)
-    pixel = {name: m for name, m in objects.items() if name in ("psnr", "ssim")}
-    for ids, gt, pred, pixel_values in _batches(pairs, batch_size, resize_policy, workers, pixel):
-        for name, metric in pixel.items():
-            metric.add([values[name] for values in pixel_values], ids)
+    # On a CPU the cheap pure metrics run in the decoder threads; on an accelerator everything runs on the
+    # batch, moved there once, and only per-image scalars and Inception features come back.
+    threaded = {m.name: m for m in objects if getattr(m, "thread_safe", False) and m.device.type == "cpu"}
+    target = torch.device(device)
+    for ids, gt, pred, thread_values in _batches(pairs, batch_size, resize_policy, workers, threaded):
+        for name, metric in threaded.items():
+            metric.add([values[name] for values in thread_values], ids)
+        gt, pred = gt.to(target, non_blocking=True), pred.to(target, non_blocking=True)
         gt_f, pred_f = gt.float() / 255.0, pred.float() / 255.0
-        for name, metric in objects.items():
-            if name in pixel:
+        for metric in objects:
+            if metric.name in threaded:
                 continue
             if metric is inception:
                 need_gt = inception.reference == "gt" and cached_gt is None
@@ -241,7 +205,9 @@ def evaluate_folders(
                 if gt_feats is not None:
                     gt_features.append(gt_feats)
                 metric.add_features(feats, gt_feats, ids)
-            elif name == "lpips" and metric.device.type == "cpu":
+            elif getattr(metric, "thread_safe", False):
+                metric.update(pred, gt, ids)  # uint8: the pixel metrics' own rounding is a no-op
+            elif metric.name == "lpips" and target.type == "cpu":
                 for k in range(len(ids)):  # batch 1 is fastest for LPIPS on a CPU
                     metric.update(pred_f[k : k + 1], gt_f[k : k + 1], ids[k : k + 1])
             else:
@@ -256,12 +222,12 @@ def evaluate_folders(
 
     evaluation = {"pairing": "by file stem", "decode": "PIL convert('RGB')", "resize_policy": resize_policy}
     rows, per_image = [], []
-    for metric in dict.fromkeys(objects.values()):
+    for metric in objects:
         new_rows = metric.compute()
         renamed = {}
         for row in new_rows:
             old = row["protocol_id"]
-            row["protocol"] = {**row["protocol"], "evaluation": evaluation}
+            row["protocol"] = {**row["protocol"], "evaluation": evaluation, "execution": {"device": str(target)}}
             row["protocol_id"] = renamed[old] = protocol_id(row["protocol"])
             row["n_missing"], row["n_extra"] = len(missing), len(extra)
             if missing or extra:

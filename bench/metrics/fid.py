@@ -25,14 +25,7 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
-from bench.metrics.base import (
-    PROTOCOL_VERSION,
-    check_pair,
-    default_ids,
-    protocol_id,
-    result_row,
-    to_float_nchw,
-)
+from bench.metrics.base import PROTOCOL_VERSION, Metric, check_pair, default_ids, result_row, to_float_nchw
 from bench.metrics.bootstrap import bootstrap_statistic_ci
 from bench.weights import DEFAULT_REGISTRY, Registry, hub_scope, resolve, sha256_file, verify_file
 
@@ -205,16 +198,19 @@ def load_reference_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
 # The metric
 
 
-class InceptionDistances:
+class InceptionDistances(Metric):
     """FID and/or KID over a set of predictions, with one feature pass shared by both.
 
     reference="gt" (default, the Panini protocol): the GT images passed to update() are the reference
     set. Otherwise `reference` is a statistics file path or a weights-registry name (e.g.
     "fid-stats-ffhq-512", the BasicSR/GFP-GAN protocol); then only FID is defined.
-    State is the per-image features (8 KiB per image), so shards merge by concatenation exactly.
+    State is the per-image features (8 KiB per image, one array per batch), so shards merge by
+    concatenation exactly. `name` is the first output; each row carries its own output's knowledge.
     """
 
-    higher_is_better = False
+    name = "fid"
+    state_fields = ("ids", "pred", "gt")
+    default_ci_resamples = 50
 
     def __init__(
         self,
@@ -222,25 +218,23 @@ class InceptionDistances:
         backend: str = "pytorch-fid",
         mode: str = "clean",
         reference: str = "gt",
-        device="cpu",
-        registry: Registry = DEFAULT_REGISTRY,
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,
         kid_seed: int = 0,
-        ci_resamples: int = 50,
-        ci_level: float = 0.95,
-        ci_seed: int = 0,
         extractor=None,
+        **common,
     ):
+        super().__init__(**common)
         self.outputs = tuple(outputs)
         unknown = set(self.outputs) - {"fid", "kid"}
         if unknown or not self.outputs:
             raise BenchError(f"inception metrics: outputs must be among 'fid', 'kid', got {self.outputs}")
         if backend not in BACKENDS:
             raise BenchError(f"fid: backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+        self.name = self.outputs[0]
         if extractor is None:
             options = {"mode": mode} if backend == "clean-fid" else {}
-            extractor = BACKENDS[backend](device=device, registry=registry, **options)
+            extractor = BACKENDS[backend](device=self.device, registry=self.registry, **options)
         self.extractor = extractor
         self.reference = reference
         self._ref_stats = None
@@ -248,7 +242,7 @@ class InceptionDistances:
         if reference != "gt":
             if "kid" in self.outputs:
                 raise BenchError("kid needs reference features: use reference='gt', or request only 'fid'")
-            path = Path(reference) if Path(reference).suffix in (".npz", ".pth") else resolve(reference, registry)
+            path = Path(reference) if Path(reference).suffix in (".npz", ".pth") else resolve(reference, self.registry)
             self._ref_stats = load_reference_stats(path)
             reference_record = {"file": path.name, "sha256": sha256_file(path)}
         self.kid = {
@@ -258,12 +252,7 @@ class InceptionDistances:
             "kernel": "(x.y/d + 1)^3",
             "bootstrap_subsets": min(int(kid_subsets), 10),  # per resample; bounds the CI cost when N > subset_size
         }
-        self.bootstrap = {
-            "resamples": int(ci_resamples),
-            "level": float(ci_level),
-            "seed": int(ci_seed),
-            "design": "paired resampling of image ids",
-        }
+        self.bootstrap["design"] = "paired resampling of image ids"
         self._protocol_base = {
             "version": PROTOCOL_VERSION,
             **extractor.conventions,
@@ -272,7 +261,6 @@ class InceptionDistances:
             "reference": reference_record,
             "frechet": "float64, tr sqrt(S1 S2) as nuclear norm of covariance factors (no scipy sqrtm)",
         }
-        self.reset()
 
     def protocol_for(self, metric: str) -> dict:
         """The protocol of one output ('fid' or 'kid'), as stored in its result rows."""
@@ -283,11 +271,6 @@ class InceptionDistances:
     def protocol(self) -> dict:
         """The protocol of the whole object (all outputs), like the per-image metrics' `protocol`."""
         return {"outputs": list(self.outputs), **{m: self.protocol_for(m) for m in self.outputs}}
-
-    def reset(self) -> None:
-        self._ids: list[str] = []
-        self._pred: list[np.ndarray] = []
-        self._gt: list[np.ndarray] = []
 
     def features(self, images) -> np.ndarray:
         return self.extractor(to_float_nchw(images, "fid input"))
@@ -300,36 +283,22 @@ class InceptionDistances:
 
     def add_features(self, pred_feats: np.ndarray, gt_feats: np.ndarray | None = None, ids=None) -> None:
         """Add precomputed features (e.g. GT features from the evaluation cache)."""
-        ids = list(ids) if ids is not None else default_ids(len(self._ids), len(pred_feats))
-        self._ids.extend(ids)
-        self._pred.append(np.asarray(pred_feats, np.float32))
+        ids = list(ids) if ids is not None else default_ids(len(self.state["ids"]), len(pred_feats))
+        self.state["ids"].extend(ids)
+        self.state["pred"].append(np.asarray(pred_feats, np.float32))
         if gt_feats is not None:
-            self._gt.append(np.asarray(gt_feats, np.float32))
+            self.state["gt"].append(np.asarray(gt_feats, np.float32))
 
     def set_reference_features(self, gt_feats: np.ndarray) -> None:
         """Replace the GT-side features (the evaluation cache supplies them for the whole set at once)."""
-        self._gt = [np.asarray(gt_feats, np.float32)]
-
-    def state_dict(self) -> dict:
-        return {
-            "protocol_id": protocol_id(self.protocol),
-            "ids": list(self._ids),
-            "pred": self._stack(self._pred),
-            "gt": self._stack(self._gt),
-        }
-
-    def merge(self, other) -> None:
-        state = other.state_dict() if hasattr(other, "state_dict") else other
-        if state["protocol_id"] != protocol_id(self.protocol):
-            raise BenchError("fid/kid: cannot merge states of different protocols")
-        self.add_features(state["pred"], state["gt"] if len(state["gt"]) else None, state["ids"])
+        self.state["gt"] = [np.asarray(gt_feats, np.float32)]
 
     @staticmethod
     def _stack(parts) -> np.ndarray:
         return np.concatenate(parts) if parts else np.zeros((0, 2048), np.float32)
 
     def compute(self) -> list[dict]:
-        pred, gt = self._stack(self._pred), self._stack(self._gt)
+        pred, gt = self._stack(self.state["pred"]), self._stack(self.state["gt"])
         n = len(pred)
         if n < 2:
             raise BenchError(f"FID/KID need at least 2 images, got {n}")
@@ -386,6 +355,3 @@ class InceptionDistances:
 
     def _kid(self, pred, gt, rng, subsets: int | None = None) -> float:
         return kernel_distance(pred, gt, subsets or self.kid["subsets"], self.kid["subset_size"], rng)
-
-    def per_image(self) -> list[dict]:
-        return []

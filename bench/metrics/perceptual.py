@@ -16,7 +16,7 @@ import torch
 
 from bench.errors import BenchError
 from bench.metrics.base import PROTOCOL_VERSION, PerImageMetric, check_pair, to_float_nchw
-from bench.weights import DEFAULT_REGISTRY, Registry, hub_scope, resolve, verify_file
+from bench.weights import hub_scope, resolve, verify_file
 
 # SHA-256 of the linear heads shipped in lpips 0.1.4 (measured on the installed wheel).
 LINEAR_HEADS_SHA256 = {
@@ -51,22 +51,20 @@ class LPIPS(PerImageMetric):
     """
 
     name = "lpips"
-    higher_is_better = False
 
     def __init__(
         self,
         net: str = "alex",
         version: str = "0.1",
-        device="cpu",
         random_backbone: bool = False,
-        registry: Registry = DEFAULT_REGISTRY,
-        **bootstrap,
+        **common,
     ):
         import lpips
 
         if net not in MIN_SIZE:
             raise BenchError(f"lpips: net must be 'alex' or 'vgg', got {net!r}")
-        self.net, self.version, self.device = net, version, torch.device(device)
+        super().__init__(**common)
+        self.net, self.version = net, version
         _, heads_sha = _linear_heads(net, version)
         weights = {"linear_heads": heads_sha}
         with warnings.catch_warnings():
@@ -76,13 +74,12 @@ class LPIPS(PerImageMetric):
                 weights["backbone"] = "random (pnet_rand=True)"
             else:
                 name = f"lpips-{net}"
-                path = resolve(name, registry)
-                weights["backbone"] = verify_file(registry.get(name), path)
+                path = resolve(name, self.registry)
+                weights["backbone"] = verify_file(self.registry.get(name), path)
                 with hub_scope(path):
                     model = lpips.LPIPS(net=net, version=version, verbose=False)
         self.model = model.eval().to(self.device)
         self.weights = weights
-        super().__init__(**bootstrap)
 
     @property
     def protocol(self) -> dict:

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
+from bench.io import IMAGE_EXTENSIONS, BadImageError, is_image_file, read_rgb8
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 VALIDATION_SEED_OFFSET = 1_000_003  # synthetic validation faces never coincide with training ones
 
 
@@ -42,9 +42,9 @@ class ImageSource:
         root = Path(spec).expanduser()
         if not root.is_dir():
             raise BenchError(f"data folder {root} does not exist; set data.source to a folder of face images")
-        self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        self.paths = sorted(p for p in root.rglob("*") if is_image_file(p))
         if not self.paths:
-            raise BenchError(f"data folder {root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise BenchError(f"data folder {root} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
         self.count = len(self.paths)
 
     def __len__(self) -> int:
@@ -58,13 +58,10 @@ class ImageSource:
             from bench.datasets.synthetic import synthetic_face
 
             return synthetic_face(index, size=self.size, seed=self.seed)
-        from PIL import Image
-
         try:
-            with Image.open(self.paths[index]) as im:
-                img = np.array(im.convert("RGB"))  # a writable copy (torch.from_numpy warns on read-only)
-        except Exception as exc:  # PIL raises many types for broken files
-            raise CorruptImage(f"{self.paths[index]}: {type(exc).__name__}: {exc}") from exc
+            img = read_rgb8(self.paths[index])
+        except BadImageError as exc:
+            raise CorruptImage(str(exc)) from exc
         if img.shape[0] != img.shape[1]:
             raise CorruptImage(f"{self.paths[index]}: not square ({img.shape[1]}x{img.shape[0]})")
         if img.shape[0] != self.size:
@@ -102,11 +99,6 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
 def to_model_input(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     """uint8 (N)CHW -> float32 in [-1, 1] (the models' native range) on `device`."""
     return t.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    """float CHW in [-1, 1] -> uint8 HWC RGB."""
-    return ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def collate(samples: list[dict]) -> dict:
@@ -179,10 +171,7 @@ class ShardedBatchSampler:
 
 def worker_init(_worker_id: int) -> None:
     """One thread per DataLoader worker: the degradations use OpenCV, which would oversubscribe."""
-    torch.set_num_threads(1)
-    try:
-        import cv2
+    import cv2
 
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)

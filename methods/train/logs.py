@@ -12,12 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.io import atomic_write_text, strict_json
-
-
-def _line(row: dict) -> str:
-    """One strict JSON line in the row's own key order (a NaN loss is null plus `<key>_nonfinite`)."""
-    return json.dumps(strict_json(row), allow_nan=False) + "\n"
+from bench.io import atomic_write_text, dumps_line
 
 
 def warn(message: str) -> None:
@@ -48,7 +43,7 @@ class MetricsLog:
         out_dir = Path(out_dir)
         self.jsonl_path, self.csv_path = out_dir / "log.jsonl", out_dir / "log.csv"
         rows = _truncate_jsonl(self.jsonl_path, start_iteration)
-        atomic_write_text(self.jsonl_path, "".join(_line(r) for r in rows))
+        atomic_write_text(self.jsonl_path, "".join(dumps_line(r) + "\n" for r in rows))
         self.columns: list[str] | None = None
         train_rows = [r for r in rows if not any(k.startswith("val/") for k in r)]
         if train_rows:
@@ -75,7 +70,7 @@ class MetricsLog:
         if not self.enabled or not metrics:
             return
         row = {"iteration": iteration, **{k: float(v) for k, v in metrics.items()}}
-        self.jsonl.write(_line(row))
+        self.jsonl.write(dumps_line(row) + "\n")  # strict JSON: inf/nan as strings
         self.jsonl.flush()
         if not any(k.startswith("val/") for k in metrics):
             if self.columns is None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,56 +19,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from bench.distributed import Dist
 from bench.errors import BenchError
-from bench.io import atomic_write_text, dumps_json
+from bench.io import write_json
 from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.config import diff_keys, dump_toml, fingerprint, fingerprint_data, to_dict
 from bench.methods.train.data import ShardedBatchSampler, collate, worker_init
 from bench.methods.train.logs import MetricsLog, warn
-
-
-@dataclass
-class Distributed:
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-    owns_group: bool  # we initialised the process group, so we destroy it
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
-
-def setup_distributed(device: str) -> Distributed:
-    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); one process when absent."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise BenchError(f"run.device = '{device}' but no CUDA device is visible; use run.device = 'cpu'")
-        dev = torch.device("cuda", local_rank if world > 1 or device == "cuda" else int(device.split(":")[1]))
-        torch.cuda.set_device(dev)
-    elif device == "cpu":
-        dev = torch.device("cpu")
-    else:
-        raise BenchError(f"run.device = '{device}' is not a device; use auto, cpu, cuda or cuda:N")
-    owns = False
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-        owns = True
-    return Distributed(rank, world, local_rank, dev, owns)
 
 
 def seeded(seed: int):
@@ -103,7 +58,7 @@ class Trainer:
     scalers: dict[str, torch.amp.GradScaler]
     generators: dict[str, torch.Generator]  # the trainer's own RNGs, saved in checkpoints
 
-    def __init__(self, config: Any, env: Distributed):
+    def __init__(self, config: Any, env: Dist):
         self.config, self.env = config, env
 
     def dataset(self) -> torch.utils.data.Dataset:
@@ -129,7 +84,7 @@ class Trainer:
         amp = self.config.run.amp
         if amp == "none":
             return contextlib.nullcontext()
-        return torch.autocast(self.env.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+        return torch.autocast(self.env.torch_device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def check_amp(amp: str, device: torch.device) -> None:
@@ -196,14 +151,6 @@ def _save(trainer: Trainer, folder: Path, iteration: int) -> Path:
     return path
 
 
-def _any_rank(env: Distributed, flag: bool) -> bool:
-    if not env.enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=env.device if env.device.type == "cuda" else "cpu")
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
-
-
 def _progress(total: int, initial: int, enabled: bool):
     from tqdm import tqdm
 
@@ -227,17 +174,17 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
             f"{out_dir} already holds checkpoints (latest {existing[-1].name}); "
             "pass --resume to continue it, or set run.out_dir to a new folder"
         )
-    if env.is_main:
+    if env.main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.toml").write_text(dump_toml(cfg))
-    log = MetricsLog(out_dir, start, enabled=env.is_main, tensorboard=cfg.run.tensorboard)
+    log = MetricsLog(out_dir, start, enabled=env.main, tensorboard=cfg.run.tensorboard)
 
     dataset = trainer.dataset()
-    sampler = ShardedBatchSampler(len(dataset), cfg.run.batch_size, env.rank, env.world_size, cfg.run.seed,
+    sampler = ShardedBatchSampler(len(dataset), cfg.run.batch_size, env.rank, env.world, cfg.run.seed,
                                   start, cfg.run.iterations)
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, num_workers=cfg.run.workers, collate_fn=collate,
-        worker_init_fn=worker_init, pin_memory=env.device.type == "cuda",
+        worker_init_fn=worker_init, pin_memory=env.torch_device.type == "cuda",
         persistent_workers=False, prefetch_factor=2 if cfg.run.workers > 0 else None,
         # spawn, not fork: a forked worker deadlocks in OpenCV/OpenMP when the parent already ran their
         # thread pools (it does after validation, or in any process that degraded an image before)
@@ -247,10 +194,10 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
     window: dict[str, list[float]] = {}
     last_good = existing[-1] if resume else None
     iteration = start
-    bar = _progress(cfg.run.iterations, start, cfg.run.progress and env.is_main)
+    bar = _progress(cfg.run.iterations, start, cfg.run.progress and env.main)
     tick, tick_iteration = time.perf_counter(), start
     if start == 0 and cfg.run.val_every > 0:
-        if env.is_main:
+        if env.main:
             log.write(0, trainer.validate(out_dir, 0))  # the baseline every later value compares to
         env.barrier()
     try:
@@ -259,12 +206,12 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
             for problem in batch.pop("skipped", []):
                 if problem not in skipped:
                     skipped.add(problem)
-                    if env.is_main:
+                    if env.main:
                         warn(f"skipped unreadable image ({len(skipped)} so far): {problem}")
             metrics = trainer.train_step(batch, iteration)
             iteration += 1
             bad = not all(math.isfinite(v) for v in metrics.values())
-            if _any_rank(env, bad):
+            if env.any(bad):
                 where = (f"the last good checkpoint {last_good} is kept" if last_good
                          else "no checkpoint was written yet")
                 raise BenchError(
@@ -285,12 +232,12 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
                 window.clear()
                 tick, tick_iteration = now, iteration
             if cfg.run.val_every > 0 and (iteration % cfg.run.val_every == 0 or iteration == cfg.run.iterations):
-                if env.is_main:
+                if env.main:
                     log.write(iteration, trainer.validate(out_dir, iteration))
                 env.barrier()
             stopping = iteration == cfg.run.stop_after
             if iteration % cfg.run.checkpoint_every == 0 or iteration == cfg.run.iterations or stopping:
-                if env.is_main:
+                if env.main:
                     last_good = _save(trainer, ckpt_dir, iteration)
                 env.barrier()
             if stopping:
@@ -307,15 +254,14 @@ def run_training(trainer: Trainer, resume: bool = False) -> dict:
     digests = [param_digest(m) for m in trainer.modules.values()]
     all_digests = [digests]
     if env.enabled:
-        all_digests = [None] * env.world_size
-        dist.all_gather_object(all_digests, digests)
-    summary = {"task": trainer.task, "iterations": iteration, "world_size": env.world_size,
+        all_digests = env.gather(digests)
+    summary = {"task": trainer.task, "iterations": iteration, "world_size": env.world,
                "skipped_images": sorted(skipped), "rank_digests": all_digests,
                "ranks_identical": all(d == all_digests[0] for d in all_digests)}
     summary["finished"] = iteration >= cfg.run.iterations
-    if env.is_main and summary["finished"]:
+    if env.main and summary["finished"]:
         summary["artefacts"] = trainer.finish(out_dir)
-        atomic_write_text(out_dir / "final.json", dumps_json(summary, indent=1))
+        write_json(out_dir / "final.json", summary)
     env.barrier()
     return summary
 
@@ -324,16 +270,11 @@ def _fmt(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
 
 
-def teardown(env: Distributed) -> None:
-    if env.owns_group and dist.is_initialized():
-        dist.destroy_process_group()
-
-
 def run_task(task: str, config: Any, resume: bool = False) -> dict:
     """Build the task's trainer in this process (and process group) and train it."""
-    env = setup_distributed(config.run.device)
+    env = Dist.from_env(config.run.device)
     try:
-        check_amp(config.run.amp, env.device)
+        check_amp(config.run.amp, env.torch_device)
         if task == "udrl":
             from bench.methods.train.udrl import UdrlTrainer as cls
         elif task == "panini":
@@ -342,5 +283,5 @@ def run_task(task: str, config: Any, resume: bool = False) -> dict:
             raise BenchError(f"unknown training task '{task}'; choose udrl or panini")
         return run_training(cls(config, env), resume=resume)
     finally:
-        teardown(env)
+        env.close()
 

@@ -20,19 +20,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import BenchError
-from bench.io import write_png
+from bench.io import to_uint8, write_png
 from bench.methods.train.data import (
     VALIDATION_SEED_OFFSET,
     ImageSource,
     sample_rng,
     to_model_input,
     to_tensor,
-    to_uint8,
     validation_rng,
 )
 from bench.methods.train.loop import Trainer, seeded
 from bench.methods.train.perceptual import PerceptualLoss, load_vgg16_features
 from bench.methods.train.udrl import _resize, make_preset
+from bench.metrics.pixel import psnr_values
 
 
 def panini_model_config(model_cfg):
@@ -61,11 +61,8 @@ def panini_model_config(model_cfg):
 def _weights_path(source: str, registry_name: str, key: str) -> str:
     if source != "registry":
         return source
-    try:
-        from bench.weights import resolve
-    except ImportError as exc:
-        raise BenchError(f"{key} = 'registry' needs the weights registry (bench.weights); "
-                         f"set {key} to a file path or 'random'") from exc
+    from bench.weights import resolve
+
     return str(resolve(registry_name))
 
 
@@ -125,13 +122,13 @@ class PaniniTrainer(Trainer):
         elif not hasattr(self.G, "dre") and m.dre not in ("random", "registry"):
             raise BenchError(f"model.dre = '{m.dre}', but a {m.task} / {m.fusion} Panini-Net has no DRE; "
                              "set model.dre = 'random'")
-        self.G.to(env.device)
-        self.D.to(env.device)
+        self.G.to(env.torch_device)
+        self.D.to(env.torch_device)
         if self.perceptual is not None:
-            self.perceptual.to(env.device)
+            self.perceptual.to(env.torch_device)
         self.G_train, self.D_train = self.G, self.D
         if env.enabled:
-            ids = [env.device] if env.device.type == "cuda" else None
+            ids = [env.torch_device] if env.torch_device.type == "cuda" else None
             # the mapping network (and a frozen DRE) get no gradient: find_unused_parameters, as official
             self.G_train = nn.parallel.DistributedDataParallel(self.G, device_ids=ids, find_unused_parameters=True)
             self.D_train = nn.parallel.DistributedDataParallel(self.D, device_ids=ids)
@@ -142,8 +139,8 @@ class PaniniTrainer(Trainer):
         self.opt_g = torch.optim.Adam([p for p in self.G.parameters() if p.requires_grad], lr=o.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.d_lr, betas=betas)
         fp16 = run.amp == "fp16"
-        self.scaler_g = torch.amp.GradScaler(env.device.type, enabled=fp16)
-        self.scaler_d = torch.amp.GradScaler(env.device.type, enabled=fp16)
+        self.scaler_g = torch.amp.GradScaler(env.torch_device.type, enabled=fp16)
+        self.scaler_d = torch.amp.GradScaler(env.torch_device.type, enabled=fp16)
         self.modules = {"generator": self.G, "discriminator": self.D}
         self.optimizers = {"generator": self.opt_g, "discriminator": self.opt_d}
         self.scalers = {"generator": self.scaler_g, "discriminator": self.scaler_d}
@@ -164,8 +161,8 @@ class PaniniTrainer(Trainer):
 
     def train_step(self, batch: dict, iteration: int) -> dict[str, float]:
         w = self.config.loss
-        lq = to_model_input(batch["lq"], self.env.device)
-        gt = to_model_input(batch["gt"], self.env.device)
+        lq = to_model_input(batch["lq"], self.env.torch_device)
+        gt = to_model_input(batch["gt"], self.env.torch_device)
         self.G_train.train()
         self.D_train.train()
         with self.autocast():
@@ -217,10 +214,9 @@ class PaniniTrainer(Trainer):
         psnrs, rows = [], []
         for item in items:
             with self.autocast():
-                out = self.G(to_model_input(item["lq"][None], self.env.device))[0].float()
-            pred, gt = to_uint8(out), item["gt"].permute(1, 2, 0).numpy()
-            mse = np.mean((pred.astype(np.float64) - gt.astype(np.float64)) ** 2)
-            psnrs.append(100.0 if mse == 0 else 10 * math.log10(255.0**2 / mse))
+                out = self.G(to_model_input(item["lq"][None], self.env.torch_device))[0].float()
+            pred, gt = to_uint8((out + 1) / 2), item["gt"].permute(1, 2, 0).numpy()
+            psnrs.append(psnr_values(pred[None], gt[None])[0])  # the benchmark's PSNR: inf when identical
             if len(rows) < 4:
                 lq = item["lq"].permute(1, 2, 0).numpy()
                 lq = np.repeat(np.repeat(lq, gt.shape[0] // lq.shape[0], 0), gt.shape[1] // lq.shape[1], 1)

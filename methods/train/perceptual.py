@@ -12,8 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
-
 CONV4_3 = 21  # torchvision vgg16().features index of conv4_3
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -40,11 +38,8 @@ def load_vgg16_features(source: str, seed: int = 0) -> nn.Sequential:
     if source == "random":
         return features
     if source == "registry":
-        try:
-            from bench.weights import resolve
-        except ImportError as exc:
-            raise BenchError("loss.vgg = 'registry' needs the weights registry (bench.weights); "
-                             "set loss.vgg to the torchvision vgg16 file path or 'random'") from exc
+        from bench.weights import resolve
+
         source = str(resolve("vgg16"))
     from bench.methods.checkpoints import load_strict, read_checkpoint, take_prefix
 

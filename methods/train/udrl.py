@@ -165,9 +165,9 @@ class UdrlTrainer(Trainer):
         m, run = config.model, config.run
         if not m.widths or min(m.widths) < 1:
             raise BenchError(f"model.widths must list positive DRE widths (official [64, 128, 256]), got {m.widths}")
-        if run.batch_size % (env.world_size * m.bn_splits):
+        if run.batch_size % (env.world * m.bn_splits):
             raise BenchError(f"run.batch_size ({run.batch_size}) must be divisible by processes x model.bn_splits "
-                             f"({env.world_size} x {m.bn_splits})")
+                             f"({env.world} x {m.bn_splits})")
         if config.data.flip:
             raise BenchError("data.flip: UDRL uses no augmentation (as main_moco.py); set data.flip = false")
         if m.queue % run.batch_size:
@@ -175,18 +175,19 @@ class UdrlTrainer(Trainer):
         self.shuffle_generator = torch.Generator().manual_seed(run.seed + 1)
         with seeded(run.seed):
             self.moco = MoCo(m.widths, m.queue, m.momentum, m.temperature,
-                             torch.Generator().manual_seed(run.seed + 2), m.shuffle_bn, m.bn_splits).to(env.device)
+                             torch.Generator().manual_seed(run.seed + 2), m.shuffle_bn, m.bn_splits)
+        self.moco.to(env.torch_device)
         self.model = self.moco
         if env.enabled:
             self.model = nn.parallel.DistributedDataParallel(
-                self.moco, device_ids=[env.device] if env.device.type == "cuda" else None)
+                self.moco, device_ids=[env.torch_device] if env.torch_device.type == "cuda" else None)
         o = config.optim
         params = [p for p in self.moco.parameters() if p.requires_grad]
         if o.name == "sgd":
             self.optimizer = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
         else:
             self.optimizer = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
-        self.scaler = torch.amp.GradScaler(env.device.type, enabled=run.amp == "fp16")
+        self.scaler = torch.amp.GradScaler(env.torch_device.type, enabled=run.amp == "fp16")
         self.modules = {"moco": self.moco}
         self.optimizers = {"encoder": self.optimizer}
         self.scalers = {"encoder": self.scaler}
@@ -203,8 +204,8 @@ class UdrlTrainer(Trainer):
 
     def train_step(self, batch: dict, iteration: int) -> dict[str, float]:
         self.model.train()
-        query = to_model_input(batch["query"], self.env.device)
-        key = to_model_input(batch["key"], self.env.device)
+        query = to_model_input(batch["query"], self.env.torch_device)
+        key = to_model_input(batch["key"], self.env.torch_device)
         with self.autocast():
             logits = self.model(query, key, self.shuffle_generator)
         labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
@@ -229,7 +230,7 @@ class UdrlTrainer(Trainer):
         if n < 2:
             return {}
         items = [pairs.pair(validation_rng(self.config.run.seed, i), 2 * i, 2 * i + 1) for i in range(n)]
-        return degradation_retrieval(self.moco.encoder_q, items, self.env.device, self.config.model.temperature)
+        return degradation_retrieval(self.moco.encoder_q, items, self.env.torch_device, self.config.model.temperature)
 
     def finish(self, out_dir: Path) -> dict[str, str]:
         path = Path(out_dir) / "dre.pth"

@@ -33,8 +33,8 @@ NEEDS = {
     "-official": "official weights",
     "-paper": "official weights",
 }
-# Run elsewhere in the suite at full cost (tests/test_runner.py): validated here with --check only.
-ALSO_CHECKED_ELSEWHERE = ("bench demo", "bench run demo")
+# Run elsewhere in the suite at full cost (tests/test_runner.py, tests/test_fit.py): parsed here only.
+ALSO_CHECKED_ELSEWHERE = ("bench demo", "bench run demo", "bench testset fit")
 # Commands that must run before others use their output.
 ORDER = ("testset build", "testset verify", "run", "evaluate", "report", "compare runs/ci --write",
          "compare", "train", "weights", "methods")

@@ -11,7 +11,11 @@ bench testset build --task mfr --source synthetic:4 --out sets/mfr
 bench testset build --task sr16 --source /data/CelebA-HQ --out sets/sr16 --count 1000 --workers 4
 """
 VERIFY_EXAMPLES = "bench testset verify sets/mfr\n"
-EXAMPLES = BUILD_EXAMPLES + VERIFY_EXAMPLES
+FIT_EXAMPLES = """
+bench testset fit --gt sets/mfr/gt --lq sets/mfr/lq --json fit.json
+bench testset fit --gt ../shared/data/panini-examples/GT --lq ../shared/data/panini-examples/MFR
+"""
+EXAMPLES = BUILD_EXAMPLES + VERIFY_EXAMPLES + FIT_EXAMPLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="centre-crop and resize sources that are not 1024x1024 (recorded), instead of an error")
     verify = add_action_parser(sub, "verify", "re-hash every file against the manifest", VERIFY_EXAMPLES)
     verify.add_argument("dir", help="test-set folder")
-    fit = sub.add_parser("fit", help="estimate each LQ/GT pair's degradation parameters (forensics)", description=(
+    fit = add_action_parser(sub, "fit", "estimate each LQ/GT pair's degradation parameters (forensics)",
+                            FIT_EXAMPLES, description=(
         "Per pair: low-res size (hence r) and blur sigma, down/up-sampling kernels, noise std and colour vs grey, "
         "JPEG quality, grid and chroma subsampling, and whether noise/JPEG came before or after the upsampling, "
         "each with a confidence or a reason why it is not identifiable; then which preset reading explains the "

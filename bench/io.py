@@ -103,9 +103,12 @@ def _nonfinite_reason(value) -> str | dict | None:
     return None
 
 
-def as_float(value) -> float:
-    """A number read back from JSON; null (a non-finite value, its reason in `<key>_nonfinite`) is NaN."""
-    return float(value) if value is not None else math.nan
+def as_float(value, nonfinite: str | None = None) -> float:
+    """A number read back from JSON: null is the non-finite value named by its `<key>_nonfinite` field
+    (pass it as `nonfinite`; NaN without it). Older files stored "inf"/"nan" strings: read as well."""
+    if value is None:
+        return float(nonfinite) if isinstance(nonfinite, str) else math.nan
+    return float(value)
 
 
 def dumps(value: Any, indent: int | None = None) -> str:

@@ -31,6 +31,8 @@ from typing import Any
 import torch
 
 from bench import analyses, runfolder
+from bench.by_degradation import write_by_degradation
+from bench.claims import save_features
 from bench.distributed import Dist
 from bench.errors import BenchError, MissingWeightsError, describe_os_error
 from bench.experiment import Experiment, MethodConfig, TestSetSpec
@@ -205,7 +207,10 @@ class Runner:
             gt = read_uint8_batch([ts.gt(i) for i in chunk])
             for metric in metrics:
                 metric.update(pred, gt, ids=chunk)
-        return self.metrics.results(names, metrics, self.dist)
+        rows, per_image = self.metrics.results(names, metrics, self.dist)
+        if self.dist.main:  # the merged states: keep Inception features for paired FID/KID claims
+            save_features(self.out, spec.name, ts.id, [m.state_dict() for m in metrics])
+        return rows, per_image
 
     # -- one method on one test set ----------------------------------------------------------
     def _pair(self, method, spec: MethodConfig, ts: TestSet, spec_ts: TestSetSpec, key: str,
@@ -332,6 +337,8 @@ class Runner:
         for spec in self.exp.spec.methods:
             self._method(spec, testsets, metric_names, state)
             self._save(state)
+        if self.dist.main:
+            write_by_degradation(self.out, self.seed)
         self._save(state, final=True)
 
     def _method(self, spec: MethodConfig, testsets: dict, metric_names: list[str], state: RunState) -> None:

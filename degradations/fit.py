@@ -117,9 +117,10 @@ def block_dct(channel: np.ndarray, offset: tuple[int, int], valid: np.ndarray | 
     return coefs
 
 
-def lattice_scores(coefs: np.ndarray, base: np.ndarray = IJG_LUMA) -> tuple[np.ndarray, np.ndarray]:
-    """Per IJG quality 0..100 (index 0 unused): (evidence, match) that the coefficients were quantised
-    with that quality's table.
+def lattice_scores(coefs: np.ndarray, base: np.ndarray = IJG_LUMA,
+                   qualities=range(1, 101)) -> tuple[np.ndarray, np.ndarray]:
+    """Per IJG quality 0..100 (index 0 unused; only `qualities` are scored, the rest stay 0): (evidence,
+    match) that the coefficients were quantised with that quality's table.
 
     Only non-zero coefficients count (a zero fits every table). evidence = sum over coefficients at
     table steps >= 2 of (on lattice - chance), divided by all non-zero coefficients: it favours the
@@ -131,13 +132,14 @@ def lattice_scores(coefs: np.ndarray, base: np.ndarray = IJG_LUMA) -> tuple[np.n
     if len(block) < 20:
         return evidence, match
     values = coefs[block, freq]
-    steps = np.stack([ijg_table(base, q) for q in range(1, 101)])[:, freq]  # (100, non-zero coefficients)
+    qualities = list(qualities)
+    steps = np.stack([ijg_table(base, q) for q in qualities])[:, freq]  # (qualities, non-zero coefficients)
     chance = np.minimum(1.0, 2 * TOLERANCE / steps)
     on = np.abs(values - steps * np.round(values / steps)) <= TOLERANCE
     gain = np.where(steps >= 2, on - chance, 0.0).sum(axis=1)
     room = (1 - chance).sum(axis=1)
-    evidence[1:] = gain / len(values)
-    match[1:] = np.divide(gain, room, out=np.zeros_like(gain), where=room > 0)
+    evidence[qualities] = gain / len(values)
+    match[qualities] = np.divide(gain, room, out=np.zeros_like(gain), where=room > 0)
     return evidence, match
 
 
@@ -180,8 +182,9 @@ def estimate_jpeg_grid(img: np.ndarray) -> dict:
         q = int(np.argmax(evidence))
         fits[offset] = (evidence[q], q, match[q])
     _, quality, best = fits[offset]
-    other = max(lattice_scores(block_dct(luma, (dy, dx), valid)[::4])[1][quality]
-                for dy in range(8) for dx in range(8) if (dy, dx) != offset)
+    # Only the winning table matters here: scoring one quality instead of 100 makes this 63-offset check cheap.
+    other = max(lattice_scores(block_dct(luma, (dy, dx), valid)[::4], qualities=[quality])[1][quality]
+                for dy in range(8) for dx in range(8) if (dy, dx) != offset) if quality else 0.0
     result = {"quality": quality, "offset": list(offset), "match": round(float(best), 4),
               "best_other_offset_match": round(float(other), 4)}
     if best < MIN_JPEG_MATCH:

@@ -1,7 +1,9 @@
 """`render_report(run_dir)`: one self-contained HTML file (plus Markdown and LaTeX tables) from a run.
 
-Reads only the run's files (run.json, results.jsonl, per_image.jsonl, analysis.jsonl, outputs and
-the test sets they point to) and the expected-values file named in run.json. Jinja2 renders with
+Reads only the run's files (run.json, results.jsonl, per_image.jsonl, analysis.jsonl,
+by_degradation.jsonl, features/, outputs and the test sets they point to) and the expected-values
+file named in run.json (published values and claims). The review sections (claims, results by
+degradation level, worst images, per-image browser) come from `bench.reports.review`. Jinja2 renders with
 autoescaping on, so method labels and file names are always escaped; images are embedded as
 thumbnails and link to the full-resolution files by relative path.
 """
@@ -14,9 +16,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.errors import BenchError
-from bench.expected import load_expected
+from bench.expected import load_expected_file
 from bench.io import atomic_write_text, read_json, read_jsonl
-from bench.reports import images, plots, tables
+from bench.reports import images, plots, review, tables
 from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, slug
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -55,12 +57,13 @@ class _Run:
         self.table = self.config.get("experiment", {}).get("table", "")
 
     def expected(self):
+        """(values, claims, problem): the expected-values file named in run.json, if any."""
         path = self.info.get("expected_file")
         if not path:
-            return [], None
+            return [], [], None
         if not Path(path).exists():
-            return [], f"expected-values file {path} is missing; published values are not shown"
-        return load_expected(path), None
+            return [], [], f"expected-values file {path} is missing; published values and claims are not shown"
+        return (*load_expected_file(path), None)
 
     def testset_dir(self, name: str) -> Path | None:
         entry = self.info.get("testsets", {}).get(name)
@@ -168,26 +171,36 @@ def _note_list(info: dict) -> list[dict]:
     return list(info.get("notes", []))
 
 
-def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write RUN_DIR/report/index.html (or `out`) plus tables.md and tables.tex next to it."""
+def _parameter_rows(run: _Run) -> list[dict]:
+    """Parameter counts of the loaded models (run.json), as result-like rows for their own table."""
+    methods = run.info.get("methods", {})
+    return [{"method": name, "metric": "params_M", "value": m["params"] / 1e6, "testset": "", "n": None,
+             "higher_is_better": None} for name, m in methods.items() if m.get("params") is not None]
+
+
+def render_report(run_dir: str | Path, out: str | Path | None = None, reference: dict | None = None) -> Path:
+    """Write RUN_DIR/report/index.html (or `out`) plus tables.md and tables.tex next to it.
+
+    `reference`: input difficulty of a reference LQ folder ({"source", "psnr", "ci", "n"}), shown
+    beside the run's bicubic input PSNR."""
     run_dir = Path(run_dir)
     run = _Run(run_dir)
     out = Path(out) if out else run_dir / "report" / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     report_dir = out.parent.resolve()
-    expected, expected_problem = run.expected()
+    expected, claims, expected_problem = run.expected()
     crops = run.config.get("report", {}).get("crops") or DEFAULT_CROPS
     title = run.config.get("experiment", {}).get("title") or run.info.get("experiment", "run")
-    scored = [r for r in run.results if r["metric"] != "theta"]
-    other = {e.metric for e in expected} - {"theta"}
+    seed = run.config.get("experiment", {}).get("seed", 0)
+    scored = [r for r in run.results if r["metric"] not in ("theta", "params_M")]
+    other = {e.metric for e in expected} - {"theta", "params_M"}
     paper_tables = tables.build_tables(scored, expected, run.table, other) if scored or expected else []
     paper_tables = [t for t in paper_tables if t.rows]
-    exports = tables.exports(paper_tables, title)
-    atomic_write_text(out.with_name("tables.md"), exports["md"])
-    atomic_write_text(out.with_name("tables.tex"), exports["tex"])
     theta = _theta(run, expected)
     theta_rows = [r for r in run.results if r["metric"] == "theta"]
-    theta_tables = tables.build_tables(theta_rows, expected, run.table, {"theta"}) if theta_rows else []
+    theta_tables = [t for t in tables.build_tables(theta_rows, expected, run.table, {"theta"}) if t.rows] \
+        if theta_rows else []
+    parameter_tables = tables.build_tables(_parameter_rows(run), [], "parameters")
     notes = _note_list(run.info)
     missing_metrics = [n["metric"] for n in notes if n.get("kind") == "weights-missing" and n.get("metric")]
     skipped = {}  # test set -> methods skipped for missing weights
@@ -195,13 +208,30 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         if run.info.get("methods", {}).get(spec["name"], {}).get("status") == "skipped":
             for name in spec["testsets"] or list(run.info.get("testsets", {})):
                 skipped.setdefault(name, []).append(spec["name"])
+    exports = tables.exports(paper_tables + theta_tables + parameter_tables, title, skipped)
+    atomic_write_text(out.with_name("tables.md"), exports["md"])
+    atomic_write_text(out.with_name("tables.tex"), exports["tex"])
+    tables_of_run = {r.get("table", "") for r in run.results} | {run.table}
+    higher_is_better = {r["metric"]: r.get("higher_is_better") for r in run.results}
+
+    def link(path: Path) -> str:
+        return _link(path, report_dir)
+
     context = {
         "title": title,
         "description": run.config.get("experiment", {}).get("description", ""),
         "run": run.info,
         "run_dir": str(run_dir.resolve()),
         "tables": paper_tables,
-        "theta_tables": [t for t in theta_tables if t.rows],
+        "theta_tables": theta_tables,
+        "parameter_tables": parameter_tables,
+        "has_published": any(t.has_published for t in paper_tables + theta_tables),
+        "claims": review.claims_section(run.dir, claims, tables_of_run, seed),
+        "degradation": review.degradation_plots(run.dir, seed),
+        "worst": review.worst_images(run, link, higher_is_better),
+        "browser": review.browser(run, link),
+        "difficulty": review.input_difficulty(run, reference),
+        "testset_provenance": review.testset_provenance(run),
         "marks": tables.MARKS,
         "theta": theta,
         "dissection": _dissection(run, report_dir),
@@ -214,6 +244,7 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         "expected_problem": expected_problem,
         "exports": {"md": "tables.md", "tex": "tables.tex"},
         "isfinite": math.isfinite,
+        "zip": zip,
         "preset_docs": _preset_docs(),
     }
     html = _environment().get_template("report.html.j2").render(**context)

@@ -2,7 +2,8 @@
 
 `theta_plot`: θ of DAFI_5 versus the downsampling rate r, every image as a dot, the mean with its
 bootstrap interval, and Table 4's published θ. `distribution_plot`: per-image values of one metric
-per method (box + dots). The Agg backend is selected explicitly, so no display is needed.
+per method (box + dots). `degradation_plot`: metric against a degradation parameter, one line per method
+with its CI band. The Agg backend is selected explicitly, so no display is needed.
 """
 
 from __future__ import annotations
@@ -101,4 +102,28 @@ def distribution_plot(per_image: list[dict], metric: str, title: str) -> bytes |
     ax.set_title(title, fontsize=9)
     ax.ticklabel_format(axis="y", useOffset=False, style="plain")
     ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def degradation_plot(rows: list[dict], title: str, label=str) -> bytes | None:
+    """One panel per metric: the metric's bin means against the parameter (bin median), one line per
+    method with its 95% CI as a band. `rows` are by-degradation rows of one test set and parameter."""
+    metrics = sorted({r["metric"] for r in rows})
+    if not metrics:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics) + 0.6, 3.0), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for method in sorted({r["method"] for r in rows if r["metric"] == metric}):
+            mine = sorted((r for r in rows if r["metric"] == metric and r["method"] == method), key=lambda r: r["bin"])
+            xs = np.array([r["x_median"] for r in mine])
+            ax.plot(xs, [r["mean"] for r in mine], marker="o", ms=3, lw=1.5, label=method)
+            ax.fill_between(xs, [r["ci_low"] for r in mine], [r["ci_high"] for r in mine], alpha=0.2)
+        ax.set_title(label(metric), fontsize=9)
+        ax.set_xlabel(rows[0]["parameter"], fontsize=8)
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6, loc="best")
+    fig.suptitle(title, fontsize=9, y=1.04)
     return _png(fig)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from bench.expected import Expected, judge
+from bench.expected import Expected, judge, result_ci
 from bench.io import as_float
 from bench.metrics import METRICS, MetricEntry
 
@@ -48,7 +48,7 @@ class Cell:
     spread: float | None = None
     n: int | None = None
     expected: Expected | None = None
-    status: str = ""  # ok / better / worse / missing / "" (nothing published)
+    status: str = ""  # reproduced / better / worse / missing / "" (nothing published)
     best: bool = False
 
     @property
@@ -74,7 +74,8 @@ class Cell:
         raise KeyError(what)
 
 
-MARKS = {"ok": ("✓", "within tolerance"), "better": ("▲", "better than published beyond tolerance"),
+MARKS = {"reproduced": ("✓", "reproduced: within tolerance, or the tolerance-widened CI holds the published value"),
+         "better": ("▲", "better than published beyond tolerance"),
          "worse": ("✗", "outside tolerance, worse than published"), "missing": ("?", "no reproduced value"),
          "": ("", "")}
 
@@ -143,12 +144,12 @@ def build_tables(results: list[dict], expected: list[Expected], table: str, metr
             t.rows.append(rk)
         t.higher_is_better[row["metric"]] = row.get("higher_is_better")
         value = as_float(row["value"])
-        ci = (as_float(row["ci_low"]), as_float(row["ci_high"])) if row.get("ci_low") is not None else None
+        ci = result_ci(row)
         spread = as_float(row["spread"]) if row.get("spread") is not None else None
         entry = published.get((table, rk[0], row["metric"], rk[1], name)) or \
             published.get((table, rk[0], row["metric"], rk[1], ""))
         t.cells[(*rk, row["metric"])] = Cell(row["metric"], value, ci, spread, row.get("n"), entry,
-                                             judge(entry, value) if entry else "")
+                                             judge(entry, value, ci) if entry else "")
     # published rows that the run did not reproduce are shown as missing (in their test set's table)
     if published:
         if not tables:
@@ -166,12 +167,12 @@ def build_tables(results: list[dict], expected: list[Expected], table: str, metr
             target.higher_is_better.setdefault(metric, {"higher": True, "lower": False}.get(entry.direction))
             target.cells[(method, condition, metric)] = Cell(metric, None, expected=entry, status="missing")
     for t in tables.values():
-        t.metrics.sort(key=_order)
+        t.metrics.sort(key=metric_order)
         _mark_best(t)
     return list(tables.values())
 
 
-def _order(metric: str) -> int:
+def metric_order(metric: str) -> int:
     """Column order: the registry's (then the analyses'), unknown metrics last."""
     order = [*METRICS, *ANALYSES]
     return order.index(metric) if metric in order else len(order)
@@ -201,13 +202,20 @@ def to_markdown(frame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def exports(tables: list[PaperTable], title: str) -> dict[str, str]:
-    """{"md": ..., "tex": ...}: every table, Markdown via our writer, LaTeX via pandas."""
+def exports(tables: list[PaperTable], title: str, skipped: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """{"md": ..., "tex": ...}: every table, Markdown via our writer, LaTeX via pandas; Markdown also
+    lists the methods skipped for missing weights (a table without them would hide that)."""
     md, tex = [f"# {title}\n"], []
     for t in tables:
         caption = f"{t.key} — test set {t.testset}" if t.testset else t.key
         frame = t.frame()
-        md += [f"## {caption}\n", to_markdown(frame),
-               "\n✓ within tolerance, ✗ worse than published beyond tolerance, ▲ better; * best per column.\n"]
+        md += [f"## {caption}\n", to_markdown(frame)]
+        if t.has_published:
+            md.append("\n✓ reproduced (within tolerance, or the tolerance-widened CI holds the published value), "
+                      "✗ worse than published beyond tolerance, ▲ better; * best per column.\n")
         tex.append(frame.to_latex(caption=caption.replace("_", r"\_"), escape=True, multicolumn_format="c"))
+    if skipped:
+        md.append("## Methods not run (weights not found)\n")
+        md += [f"- test set {testset}: {', '.join(methods)}" for testset, methods in skipped.items()]
+        md.append("")
     return {"md": "\n".join(md), "tex": "\n".join(tex)}

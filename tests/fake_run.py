@@ -28,24 +28,29 @@ def _face(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def make_run(root: Path, method_names=("Bicubic", "Panini-Net"), image_ids=("a", "b", "c"), table="table1",
-             expected_file: Path | None = None, theta: bool = True, failure: bool = True, size: int = 64) -> Path:
+             expected_file: Path | None = None, theta: bool = True, failure: bool = True, size: int = 64,
+             skipped=()) -> Path:
+    """`skipped`: methods recorded as skipped for missing weights (in the config, without results)."""
     rng = np.random.default_rng(0)
     run = root / "run"
     ts_dir = root / "testset"
     for sub in ("gt", "lq"):
         (ts_dir / sub).mkdir(parents=True, exist_ok=True)
     manifest = []
-    for image_id in image_ids:
+    for index, image_id in enumerate(image_ids):
         gt = _face(rng, size)
         Image.fromarray(gt).save(ts_dir / "gt" / f"{image_id}.png")
         Image.fromarray(gt[::4, ::4]).save(ts_dir / "lq" / f"{image_id}.png")
-        manifest.append({"id": image_id, "source": image_id, "params": {}})
+        manifest.append({"id": image_id, "source": image_id,
+                         "params": {"r": 10.0 + 20.0 * index, "sigma": 1.0 + index % 2, "noise_seed": index}})
     (ts_dir / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in manifest))
+    (ts_dir / "testset.json").write_text(json.dumps({"task": "mfr", "preset": "official", "preset_settings": {
+        "name": "official", "sigma": [0.2, 10.0], "downsample": [10.0, 200.0], "jpeg_quality": [5, 50]}}))
     ts_id = "f" * 64
     config = {"experiment": {"name": "fake", "title": "Fake <run> & co", "table": table,
                              "metrics": ["psnr", "lpips"], "grid_images": len(image_ids)},
               "testsets": [{"name": "mfr<1>", "task": "mfr"}],
-              "methods": [{"name": n, "method": "bicubic"} for n in method_names]}
+              "methods": [{"name": n, "method": "bicubic"} for n in (*method_names, *skipped)]}
     config = validate(config, "fake")
     results, per_image, analysis = [], [], []
     for k, name in enumerate(method_names):
@@ -97,7 +102,8 @@ def make_run(root: Path, method_names=("Bicubic", "Panini-Net"), image_ids=("a",
             "testsets": {"mfr<1>": {"id": ts_id, "dir": str(ts_dir.resolve()), "task": "mfr", "preset": "official",
                                     "count": len(image_ids), "seed": 0, "source": "synthetic"}},
             "methods": {n: {"method": "bicubic", "status": "ok", "weights_hash": "ab" * 32, "params": 0,
-                            "note": ""} for n in method_names},
+                            "note": ""} for n in method_names}
+            | {n: {"method": "gfpgan-v1.3", "status": "skipped", "params": None, "note": ""} for n in skipped},
             "failures": failures,
             "notes": [{"kind": "weights-missing", "subject": "GFP-GAN", "title": "weights not found: how to get them",
                        "message": "run `bench weights fetch gfpgan-v1.3`"}],

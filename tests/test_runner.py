@@ -247,6 +247,8 @@ def test_report_in_headless_chromium(demo_run, tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
     assert html.count('<table class="paper">') >= 3 and "Panini-Net (tiny, random)" in html
+    assert "verdict-supported" in html and 'alt="metrics by sigma, synthetic-mfr"' in html  # demo claims, plots
+    assert 'id="browser-table"' in html and "Bicubic better than Panini-Net (tiny, random) on psnr" in html
     images = int(re.search(r'data-images="(\d+)"', html).group(1))
     assert images >= 20 and 'data-broken-images="0"' in html  # every embedded image decoded
     console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]

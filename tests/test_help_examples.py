@@ -59,7 +59,7 @@ def help_examples() -> list[str]:
 
 def readme_examples() -> list[str]:
     blocks = re.findall(r"```[a-z]*\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
-    return [line.strip() for block in blocks for line in block.splitlines()
+    return [line.strip() for block in blocks for line in block.replace("\\\n", " ").splitlines()
             if re.match(r"\s*(bench|torchrun) ", line)]
 
 

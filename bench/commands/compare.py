@@ -13,7 +13,7 @@ HELP = ("check a run against published values and claims (exit 1 when not reprod
         "--write-expected records the run's values")
 EXAMPLES = """
 bench compare runs/ci --write-expected my-expected.toml
-bench compare runs/ci --expected my-expected.toml --all
+bench compare runs/ci --expected my-expected.toml --strict
 """
 FAILING = {"worse", "missing", "contradicted"}
 STRICT_FAILING = FAILING | {"better", "inconclusive"}

@@ -412,10 +412,13 @@ def preset_agreement(result: dict, preset) -> dict:
 
 def input_quality(gt: np.ndarray, lq: np.ndarray) -> dict:
     """PSNR/SSIM of the LQ brought to the GT size with PIL bicubic (how hard the set is)."""
+    import torch
+
     from bench.metrics.pixel import psnr_values, ssim_values
 
     up = np.asarray(Image.fromarray(lq).resize(gt.shape[1::-1], Image.BICUBIC))
-    return {"psnr": round(psnr_values(up[None], gt[None])[0], 4), "ssim": round(ssim_values(up[None], gt[None])[0], 4)}
+    pair = [torch.from_numpy(np.ascontiguousarray(x)[None]).permute(0, 3, 1, 2) for x in (up, gt)]
+    return {"psnr": round(psnr_values(*pair)[0], 4), "ssim": round(ssim_values(*pair)[0], 4)}
 
 
 def summarise(results: dict[str, dict]) -> dict:
@@ -434,12 +437,13 @@ def summarise(results: dict[str, dict]) -> dict:
 def fit_folders(gt_dir, lq_dir, progress=None) -> dict:
     """Fit every LQ in lq_dir against the GT with the same file stem; returns {"images", "summary"}."""
     from bench.errors import BenchError
-    from bench.metrics.evaluate import decode, pair_folders
+    from bench.io import read_rgb8
+    from bench.metrics.evaluate import pair_folders
 
     pairs, _, _ = pair_folders(gt_dir, lq_dir)
     results = {}
     for pair in pairs if progress is None else progress(pairs):
-        gt, lq = decode(pair.gt.read_bytes(), pair.gt), decode(pair.pred.read_bytes(), pair.pred)
+        gt, lq = read_rgb8(pair.gt), read_rgb8(pair.pred)
         if gt.shape[0] != gt.shape[1] or lq.shape[0] != lq.shape[1] or lq.shape[0] > gt.shape[0]:
             raise BenchError(f"{pair.pred} ({lq.shape[1]}x{lq.shape[0]}) vs {pair.gt} ({gt.shape[1]}x{gt.shape[0]}): "
                              "the fit needs square images and an LQ no larger than its GT")

@@ -216,7 +216,8 @@ class PaniniTrainer(Trainer):
             with self.autocast():
                 out = self.G(to_model_input(item["lq"][None], self.env.torch_device))[0].float()
             pred, gt = to_uint8((out + 1) / 2), item["gt"].permute(1, 2, 0).numpy()
-            psnrs.append(psnr_values(pred[None], gt[None])[0])  # the benchmark's PSNR: inf when identical
+            as_nchw = [torch.from_numpy(x[None]).permute(0, 3, 1, 2) for x in (pred, gt)]
+            psnrs.append(psnr_values(*as_nchw)[0])  # the benchmark's PSNR: inf when identical
             if len(rows) < 4:
                 lq = item["lq"].permute(1, 2, 0).numpy()
                 lq = np.repeat(np.repeat(lq, gt.shape[0] // lq.shape[0], 0), gt.shape[1] // lq.shape[1], 1)

@@ -98,7 +98,7 @@ def test_evaluate_without_metric_weights_skips_defaults_and_refuses_named_ones(t
     folder = tmp_path / "gt"
     folder.mkdir()
     for i in range(2):
-        Image.fromarray(np.full((16, 16, 3), 60 + i, np.uint8)).save(folder / f"{i}.png")
+        Image.fromarray(np.full((64, 64, 3), 60 + i, np.uint8)).save(folder / f"{i}.png")
     scores = tmp_path / "scores.json"
     assert main(["evaluate", "--gt", str(folder), "--pred", str(folder), "--json", str(scores)]) == 0
     err = capsys.readouterr().err

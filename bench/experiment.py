@@ -159,6 +159,8 @@ class Experiment:
     spec: ExperimentConfig
     source: str  # the file (or built-in name) it came from
     base_dir: Path  # relative paths in the file are relative to this folder
+    cwd: Path = field(default_factory=Path.cwd)  # ... and those given with --set to this one
+    set_keys: frozenset[str] = frozenset()  # dotted keys given with --set, items by name (testsets.mfr.source)
 
     @property
     def config(self) -> dict:
@@ -172,9 +174,11 @@ class Experiment:
         return hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
 
     def path(self, value: str, key: str) -> Path:
-        """A path from the file: $VARS expanded, relative to the experiment file's folder."""
+        """An absolute path: $VARS expanded; a relative one is taken from the experiment file's folder,
+        or from the current folder when `key` was given on the command line (--set)."""
         path = Path(_expand(value, key, self.source)).expanduser()
-        return path if path.is_absolute() else self.base_dir / path
+        base = self.cwd if key in self.set_keys else self.base_dir
+        return Path(os.path.abspath(base / path))  # absolute, symlinks kept as the user wrote them
 
     def expected_file(self) -> Path | None:
         name = self.spec.experiment.expected
@@ -202,4 +206,21 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
     if not path.is_file():
         raise BenchError(f"experiment file {path} does not exist")
     data = apply_overrides(read_toml(path), overrides or [], ExperimentConfig, str(path))
-    return Experiment(parse_experiment(data, str(path)), str(path), path.resolve().parent)
+    spec = parse_experiment(data, str(path))
+    return Experiment(spec, str(path), path.resolve().parent, set_keys=_set_keys(spec, overrides or []))
+
+
+def _set_keys(spec: ExperimentConfig, overrides: list[str]) -> frozenset[str]:
+    """The dotted keys `--set` gave, with array items named (`testsets.0.source` -> `testsets.mfr.source`)."""
+    from bench.config import parse_override
+
+    keys = set()
+    for text in overrides:
+        parts, _ = parse_override(text)
+        if len(parts) == 3 and parts[0] in ("testsets", "methods"):
+            names = [item.name for item in getattr(spec, parts[0])]
+            chosen = names if parts[1] == "*" else [names[int(parts[1])]] if parts[1].isdigit() else [parts[1]]
+            keys |= {f"{parts[0]}.{name}.{parts[2]}" for name in chosen}
+        else:
+            keys.add(".".join(parts))
+    return frozenset(keys)

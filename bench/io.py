@@ -72,32 +72,55 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in JSON")
 
 
-def _finite(value):
-    """JSON has no inf/nan: store them as strings so files stay valid JSON for every reader."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+def strict_json(value):
+    """`value` with every non-finite float replaced by null, so every JSON parser reads the file.
+
+    Strict JSON has no Infinity/NaN. A dict entry `key: inf` becomes `key: null` plus
+    `key_nonfinite: "inf"` (or "-inf", "nan"), e.g. the PSNR of identical images; in a list the
+    element becomes null and the enclosing dict gets `key_nonfinite` with the count of each kind.
+    """
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        out = {}
+        for key, item in value.items():
+            out[key] = strict_json(item)
+            reason = _nonfinite_reason(item)
+            if reason:
+                out[f"{key}_nonfinite"] = reason
+        return out
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [strict_json(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
-def as_float(value) -> float:
-    """Inverse of the inf/nan-as-string rule for numbers read back from JSON (None -> nan)."""
-    return float(value) if value is not None else math.nan
+def _nonfinite_reason(value) -> str | dict | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        kinds = [str(v) for v in value if isinstance(v, float) and not math.isfinite(v)]
+        return {kind: kinds.count(kind) for kind in sorted(set(kinds))} or None
+    return None
+
+
+def as_float(value, nonfinite: str | None = None) -> float:
+    """A number read back from JSON: null is the non-finite value named by its `<key>_nonfinite` field
+    (pass it as `nonfinite`; NaN without it). Older files stored "inf"/"nan" strings: read as well."""
+    if value is None:
+        return float(nonfinite) if isinstance(nonfinite, str) else math.nan
+    return float(value)
 
 
 def dumps(value: Any, indent: int | None = None) -> str:
-    """Strict JSON (no inf/nan tokens); with `indent`, keys are sorted for stable diffs."""
-    return json.dumps(_finite(value), indent=indent, sort_keys=indent is not None, default=_json_default,
-                      ensure_ascii=False)
+    """Strict JSON (`strict_json`: no Infinity/NaN tokens); with `indent`, keys are sorted for stable diffs."""
+    return json.dumps(strict_json(value), indent=indent, sort_keys=indent is not None, default=_json_default,
+                      ensure_ascii=False, allow_nan=False)
 
 
 def dumps_line(value: Any) -> str:
-    """One canonical JSON line (sorted keys, no spaces), so equal content gives equal bytes and hashes."""
-    return json.dumps(_finite(value), sort_keys=True, separators=(",", ":"), default=_json_default,
-                      ensure_ascii=False)
+    """One canonical strict JSON line (sorted keys, no spaces), so equal content gives equal bytes and hashes."""
+    return json.dumps(strict_json(value), sort_keys=True, separators=(",", ":"), default=_json_default,
+                      ensure_ascii=False, allow_nan=False)
 
 
 def write_json(path: str | Path, value: Any) -> None:
@@ -217,26 +240,37 @@ def encode_png(rgb) -> bytes:
     return buf.tobytes()
 
 
-def write_png(path: str | Path, image) -> None:
+def write_png(path: str | Path, image, quantize: str = "round") -> None:
     """Atomic PNG write of a uint8 RGB HWC numpy image or a float (3, H, W) tensor in [0, 1] (`to_uint8`)."""
     import numpy as np
 
-    atomic_write_bytes(path, encode_png(image if isinstance(image, np.ndarray) else to_uint8(image)))
+    atomic_write_bytes(path, encode_png(image if isinstance(image, np.ndarray) else to_uint8(image, quantize)))
 
 
 # ----------------------------------------------------------------------------- image folders as tensors
 
-def quantize_uint8(images):
-    """float tensor in [0, 1] -> uint8 tensor of the same shape and device, clamped and rounded to nearest
-    (the official `tensor2img`)."""
+# How a method's float result in [0, 1] becomes 8 bits: a per-method protocol choice (`Method.quantize`).
+QUANTIZE = {
+    "round": "x * 255 rounded to nearest (BasicSR's tensor2img, Panini-Net)",
+    "truncate": "x * 255 truncated toward zero (numpy astype(uint8), as GPEN's tensor2img does)",
+}
+
+
+def quantize_uint8(images, quantize: str = "round"):
+    """float tensor in [0, 1] -> uint8 tensor of the same shape and device, clamped, with the `QUANTIZE` rule."""
     import torch
 
-    return images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    scaled = images.detach().float().clamp(0, 1).mul(255)
+    if quantize == "round":
+        scaled = scaled.round()
+    elif quantize != "truncate":
+        raise BenchError(f"unknown quantize {quantize!r}; choose one of {', '.join(QUANTIZE)}")
+    return scaled.to(torch.uint8)
 
 
-def to_uint8(images):
+def to_uint8(images, quantize: str = "round"):
     """float tensor in [0, 1], channels first ((C, H, W) or (N, C, H, W)) -> uint8 numpy, channels last."""
-    return quantize_uint8(images).movedim(-3, -1).contiguous().cpu().numpy()
+    return quantize_uint8(images, quantize).movedim(-3, -1).contiguous().cpu().numpy()
 
 
 def list_ids(folder: str | Path) -> list[str]:

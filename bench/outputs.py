@@ -72,5 +72,5 @@ def restore_images(method, spec: MethodConfig, testset: Any, ids: list[str], fol
                 f"method '{spec.method}' returned {out.shape[-2]}x{out.shape[-1]} images but the GT of test "
                 f"set '{testset.name}' is {gt_size[0]}x{gt_size[1]}; give it options that match the test set's "
                 "output size (e.g. out_size) or use a test set of its task")
-        for image_id, image in zip(chunk, to_uint8(out), strict=True):
+        for image_id, image in zip(chunk, to_uint8(out, getattr(method, "quantize", "round")), strict=True):
             write_png(folder / f"{image_id}.png", image)

@@ -18,6 +18,7 @@ set; metric states are merged on rank 0, which alone writes the result files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -29,13 +30,14 @@ from typing import Any
 
 import torch
 
-from bench import analyses
+from bench import analyses, runfolder
 from bench.by_degradation import write_by_degradation
 from bench.claims import save_features
 from bench.distributed import Dist
-from bench.errors import BenchError, MissingWeightsError
+from bench.errors import BenchError, MissingWeightsError, describe_os_error
 from bench.experiment import Experiment, MethodConfig, TestSetSpec
 from bench.io import read_json, read_uint8_batch, write_json, write_jsonl
+from bench.locks import folder_lock
 from bench.outputs import batches, load_lq, restore_images, weights_hash
 from bench.scoring import RunMetrics
 from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, provenance, slug
@@ -97,13 +99,15 @@ class RunState:
 
 class Runner:
     def __init__(self, exp: Experiment, out: str | Path, device: str = "cpu", resume: bool = False,
-                 testset_root: str | Path | None = None, progress: bool | None = None, log=print):
+                 testset_root: str | Path | None = None, progress: bool | None = None, log=print,
+                 overwrite: bool = False):
         self.exp = exp
         self.settings = exp.spec.experiment
         self.out = Path(out)
         self.dist = Dist.from_env(device)
         self.device = self.dist.device
         self.resume = resume
+        self.overwrite = overwrite
         self.testset_root = Path(testset_root) if testset_root else self.out / "testsets"
         self.progress = progress
         self.log = log if self.dist.main else (lambda *a, **k: None)
@@ -113,17 +117,11 @@ class Runner:
 
     # -- run folder --------------------------------------------------------------------------
     def _open(self) -> RunState:
-        path = self.out / RUN_FILE
+        resumed = False
         if self.dist.main:
-            if path.exists():
-                old = read_json(path)
-                if not self.resume:
-                    raise BenchError(f"{self.out} already holds a run ({old.get('status')}); pass --resume to "
-                                     "continue it, or choose another --out")
-                if old.get("config_hash") != self.exp.config_hash():
-                    raise BenchError(f"{self.out} holds a run of a different experiment config; --resume needs "
-                                     "the same file and --set values, or choose another --out")
-            self.out.mkdir(parents=True, exist_ok=True)
+            resumed = runfolder.prepare(self.out, self.exp.config_hash(), self.resume, self.overwrite)
+            for stale in runfolder.remove_stale_temporaries(self.out):
+                self.log(f"removed {stale} (left by an interrupted run)")
         self.dist.barrier()
         expected = self.exp.expected_file()
         info = {
@@ -133,7 +131,7 @@ class Runner:
             "provenance": provenance(self.device), "world_size": self.dist.world,
             "seeds": {"experiment": self.seed, "testsets": {t.name: t.seed for t in self.exp.spec.testsets}},
             "testsets": {}, "methods": {}, "failures": [], "notes": [], "protocols": {}, "timings": {},
-            "resumed": self.resume and path.exists(), "finished": None,
+            "resumed": resumed, "finished": None,
         }
         state = RunState(info)
         self._save(state)
@@ -296,19 +294,34 @@ class Runner:
 
     # -- the whole run -----------------------------------------------------------------------
     def run(self) -> Path:
-        state = self._open()
+        """The whole run, holding the run folder's lock (rank 0) so a second writer is refused."""
         try:
-            self._run(state)
-        except BenchError as exc:  # a problem of the whole run (e.g. a metric's weights): say so in run.json
-            state.info["status"], state.info["error"] = "failed", str(exc)
-            self._save(state)
-            raise
+            with folder_lock(self.out, "run folder") if self.dist.main else contextlib.nullcontext():
+                state = self._open()
+                try:
+                    self._run(state)
+                except BaseException as exc:  # say in run.json why the run stopped, then let the CLI report it
+                    self._stopped(state, exc)
+                    raise
         finally:
             self.dist.close()
         return self.out
 
+    def _stopped(self, state: RunState, exc: BaseException) -> None:
+        if isinstance(exc, KeyboardInterrupt):
+            status, reason = "interrupted", "interrupted (Ctrl-C); continue with the same command and --resume"
+        elif isinstance(exc, OSError):
+            status, reason = "failed", describe_os_error(exc)
+        else:
+            status, reason = "failed", str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+        state.info["status"], state.info["error"] = status, reason
+        try:
+            self._save(state)
+        except OSError as save_error:  # e.g. the disk is still full: the CLI reports the first error
+            self.log(f"could not record the run's status in {self.out / RUN_FILE}: {describe_os_error(save_error)}")
+
     def _run(self, state: RunState) -> None:
-        metric_names = self.metrics.usable(state.info)  # first: a missing metric weight stops the run before any work
+        metric_names = self.metrics.usable(state.info)  # first: an unknown metric stops the run before any work
         start = time.perf_counter()
         testsets = {}
         for spec_ts in self.exp.spec.testsets:
@@ -318,7 +331,7 @@ class Runner:
             state.info["testsets"][ts.name] = {
                 "id": ts.id, "dir": str(ts.dir.resolve()), "task": ts.info.get("task"),
                 "preset": ts.info.get("preset"), "count": len(ts.rows), "seed": spec_ts.seed,
-                "source": spec_ts.path or spec_ts.source}
+                "source": ts.info.get("source")}  # resolved: absolute folder, or synthetic
         state.timings["testsets"] += time.perf_counter() - start
         self._save(state)
         for spec in self.exp.spec.methods:
@@ -336,6 +349,8 @@ class Runner:
         try:
             start = time.perf_counter()
             method = self._create(spec)
+            if spec.weights:  # recorded resolved, as loaded
+                entry["weights"] = str(self.exp.path(spec.weights, f"methods.{spec.name}.weights"))
             entry["weights_hash"] = weights_hash(method)
             model = getattr(method, "model", None)
             if isinstance(model, torch.nn.Module):

@@ -21,7 +21,9 @@ class RunMetrics:
         self._cache: dict[str, Any] = {}
 
     def usable(self, info: dict) -> list[str]:
-        """Metric names this run can score; `info` gets their protocols and notes on unavailable optional ones."""
+        """Metric names this run can score; `info` gets their protocols, notes on unavailable optional
+        ones, and a failure for each named metric whose weights are missing (the others are still scored).
+        Any other problem with a named metric stops the run before any work."""
         names = list(self.config.experiment.metrics)
         optional = [m for m in self.config.experiment.optional_metrics if m not in names]
         usable = []
@@ -31,9 +33,14 @@ class RunMetrics:
                     info["protocols"][name] = metric.protocol
                 usable.append(name)
             except Exception as exc:  # noqa: BLE001 - an optional metric is reported, the run goes on
-                if name in names:
-                    raise
                 missing = isinstance(exc, MissingWeightsError)
+                if name in names and not missing:
+                    raise
+                if name in names:
+                    info["failures"].append({"method": "", "testset": "", "stage": f"metric {name}", "metric": name,
+                                             "error": str(exc), "traceback": ""})
+                    self.log(f"  metric {name}: FAILED, its weights are missing ({exc})")
+                    continue
                 info["notes"].append({
                     "kind": "weights-missing" if missing else "metric-unavailable", "subject": name.upper(),
                     "metric": name, "title": "weights not found: how to get them" if missing else "metric unavailable",

@@ -37,14 +37,17 @@ from bench.io import (
     decode_rgb8,
     dumps_line,
     encode_png,
+    read_json,
     read_jsonl,
     sha256_bytes,
     sha256_file,
     write_jsonl,
 )
+from bench.locks import folder_lock
 
 FORMAT_VERSION = 1
 GT_SIZE = 1024
+DEFAULT_COUNT = 1000  # the paper's test sets; a smaller source gives all its images (recorded)
 _BUILD_DIR = ".build"
 
 
@@ -67,6 +70,23 @@ def resolve_source(source: str | Path, count: int) -> list[SourceItem]:
             raise BenchError(f"--source {text}: expected 'synthetic' or 'synthetic:N' with a number N") from None
         return [SourceItem(i, f"synth{i:05d}", f"synthetic:{i}", None) for i in range(n)]
     return [SourceItem(i, p.stem, p.name, str(p)) for i, p in enumerate(list_images(text))]
+
+
+def resolve_count(count: int | str | None, available: int) -> tuple[int, str]:
+    """The number of source images to use and how it was decided (recorded in testset.json).
+
+    An integer is taken as asked; "all" means every image of the source; None (the default) means
+    `DEFAULT_COUNT`, or all images when the source holds fewer.
+    """
+    if count == "all":
+        return available, f"all: every image of the source ({available})"
+    if count is None:
+        if available < DEFAULT_COUNT:
+            return available, f"default {DEFAULT_COUNT}, but the source holds {available}: all of them"
+        return DEFAULT_COUNT, f"default {DEFAULT_COUNT}"
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise BenchError(f"--count must be at least 1 (or 'all'), got {count!r}")
+    return count, f"asked for {count}"
 
 
 def choose_items(items: list[SourceItem], count: int, seed: int) -> list[SourceItem]:
@@ -150,7 +170,7 @@ def _request(task, preset, seed, count, source, resize, skip_bad) -> dict:
         "preset_settings": preset_settings(preset),
         "seed": seed,
         "count": count,
-        "source": str(source),
+        "source": text if (text := str(source)).startswith("synthetic") else os.path.abspath(text),
         "resize": resize,
         "skip_bad": skip_bad,
         "gt_size": GT_SIZE,
@@ -175,13 +195,22 @@ def _prepare_out(out: Path, request: dict, overwrite: bool) -> str:
             break
     if previous is None:
         raise BenchError(f"{out} is not empty and is not a test set; choose another --out or pass --overwrite")
-    if previous != request:
-        changed = sorted(k for k in set(previous) | set(request) if previous.get(k) != request.get(k))
+    changed = sorted(k for k in set(previous) | set(request) if previous.get(k) != request.get(k))
+    if changed == ["skip_bad"] and (request["skip_bad"] or not _skipped_any(out)):
+        return state  # allowing skips, or refusing them when nothing was skipped, changes no file
+    if changed:
         raise BenchError(
             f"{out} holds a test set built with other settings ({', '.join(changed)} differ); "
             "choose another --out or pass --overwrite to rebuild it"
         )
     return state
+
+
+def _skipped_any(out: Path) -> bool:
+    """Whether a finished or partial build in `out` recorded unreadable sources as skipped."""
+    if (out / "testset.json").exists():
+        return bool(json.loads((out / "testset.json").read_text()).get("skipped"))
+    return bool(_journal_rows(out)[1])
 
 
 def _journal_rows(out: Path) -> tuple[dict[str, dict], list[dict]]:
@@ -200,12 +229,21 @@ def _journal_rows(out: Path) -> tuple[dict[str, dict], list[dict]]:
     return done, skipped
 
 
-def build(
+def build(task: str, source: str | Path, out: str | Path, **options) -> dict:
+    """Build (or resume, or reuse) a test set; returns the content of `testset.json` (see `_build`).
+
+    One writer per folder: a second build into the same `out` while one runs is a BenchError.
+    """
+    with folder_lock(out, "test set"):
+        return _build(task, source, out, **options)
+
+
+def _build(
     task: str,
     source: str | Path,
     out: str | Path,
     *,
-    count: int = 1000,
+    count: int | str | None = None,
     seed: int = 0,
     preset: str | None = None,
     params: dict | None = None,
@@ -218,7 +256,7 @@ def build(
     """Build (or resume, or reuse) a test set; returns the content of `testset.json`.
 
     `params` overrides preset fields (e.g. `{"sigma": (0.5, 4.0)}`); `progress=None` shows a bar only
-    on a terminal. Every argument is validated before any file is written.
+    on a terminal; `count`: see `resolve_count`. Every argument is validated before any file is written.
     """
     if task not in TASKS:
         raise BenchError(f"unknown task '{task}'; choose from {', '.join(TASKS)}")
@@ -229,11 +267,11 @@ def build(
         raise BenchError(str(exc)) from None
     if preset_obj.task != task:
         raise BenchError(f"preset '{preset_name}' is for task '{preset_obj.task}', not '{task}'")
-    if count < 1:
-        raise BenchError(f"--count must be at least 1, got {count}")
     if workers < 1:
         raise BenchError(f"--workers must be at least 1, got {workers}")
-    chosen = choose_items(resolve_source(source, count), count, seed)
+    items = resolve_source(source, count if isinstance(count, int) else DEFAULT_COUNT)
+    count, count_rule = resolve_count(count, len(items))
+    chosen = choose_items(items, count, seed)
     out = Path(out)
     request = _request(task, preset_obj, seed, count, source, resize, skip_bad)
     state = _prepare_out(out, request, overwrite)
@@ -282,6 +320,7 @@ def build(
     testset_id = sha256_file(out / "manifest.jsonl")
     info = {
         **request,
+        "count_rule": count_rule,
         "n_images": len(manifest),
         "skipped": sorted(skipped, key=lambda s: s["source"]),
         "tool": "panini-bench",
@@ -289,6 +328,7 @@ def build(
         "manifest_sha256": testset_id,
         "testset_id": testset_id,
     }
+    info["info_sha256"] = info_sha256(info)
     atomic_write_text(out / "testset.json", json.dumps(info, indent=1, sort_keys=True) + "\n")
     shutil.rmtree(out / _BUILD_DIR)
     return info
@@ -325,6 +365,11 @@ def _run_jobs(jobs: list[_Job], workers: int):
         yield from pool.imap_unordered(_process, jobs)
 
 
+def info_sha256(info: dict) -> str:
+    """Hash of every other field of testset.json, so `verify` notices an edited setting."""
+    return sha256_bytes(json.dumps({k: v for k, v in info.items() if k != "info_sha256"}, sort_keys=True).encode())
+
+
 def read_testset(folder: str | Path) -> tuple[dict, list[dict]]:
     """`testset.json` and the manifest rows of a finished test set (clear error otherwise)."""
     folder = Path(folder)
@@ -336,7 +381,7 @@ def read_testset(folder: str | Path) -> tuple[dict, list[dict]]:
         raise BenchError(f"{folder} is not a test set: {info_path.name} is missing{hint}")
     if not manifest_path.exists():
         raise BenchError(f"{manifest_path} is missing; rebuild the test set")
-    return json.loads(info_path.read_text()), read_jsonl(manifest_path)
+    return read_json(info_path), read_jsonl(manifest_path)  # a cut-off file is a BenchError naming it
 
 
 def verify(folder: str | Path) -> list[str]:
@@ -346,6 +391,7 @@ def verify(folder: str | Path) -> list[str]:
     problems = []
     if sha256_file(folder / "manifest.jsonl") != info.get("testset_id"):
         problems.append("manifest.jsonl does not match the test-set id in testset.json")
+    problems += _settings_problems(info, rows)
     expected = set()
     for row in rows:
         for kind in ("gt", "lq"):
@@ -357,4 +403,22 @@ def verify(folder: str | Path) -> list[str]:
                 problems.append(f"hash mismatch {path}")
     extra = sorted(p for kind in ("gt", "lq") for p in (folder / kind).glob("*") if p not in expected)
     problems.extend(f"unexpected file {p}" for p in extra)
+    return problems
+
+
+def _settings_problems(info: dict, rows: list[dict]) -> list[str]:
+    """What in testset.json disagrees with its own settings hash or with the manifest it describes."""
+    problems = []
+    recorded = info.get("info_sha256")
+    if recorded is None:
+        problems.append("testset.json has no info_sha256 (built by an older version): rebuild it to verify its "
+                        "settings")
+    elif info_sha256(info) != recorded:
+        problems.append("testset.json: its fields do not match their recorded info_sha256 (an edited setting)")
+    if info.get("n_images") != len(rows):
+        problems.append(f"testset.json: n_images is {info.get('n_images')} but the manifest has {len(rows)} rows")
+    for key in ("task", "preset", "preset_version"):
+        differing = sorted({str(row.get(key)) for row in rows} - {str(info.get(key))})
+        if differing:
+            problems.append(f"testset.json: {key} is {info.get(key)!r} but the manifest says {', '.join(differing)}")
     return problems

@@ -3,7 +3,8 @@
 Each encoder feature map is concatenated (times a learnt strength) to the activations of both
 styled convs of its resolution, the shared StyleGAN2's `noise_mode="concat"`. The 4x4 features go
 through a linear layer and the mapping MLP to one W for all layers; GPEN is the only baseline that
-uses the mapping network. Deterministic: nothing random at inference.
+uses the mapping network. Deterministic: nothing random at inference. Its official inference
+truncates the float result to 8 bits; that is the default here too (`quantize`, recorded).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from bench.errors import BenchError
+from bench.io import QUANTIZE
 from bench.methods.baselines import BaselineMethod, apply_output_policy, baseline_family
 from bench.methods.builder import build_model
 from bench.methods.checkpoints import take_prefix
@@ -67,11 +69,20 @@ FAMILY = baseline_family("GPEN-BFR", GPEN, convert_gpen, LAYOUT,
 
 
 def create_gpen(spec, weights=None, device="cpu", output_policy: str = "bicubic", config=None,
-                random_init_seed: int | None = None):
-    """GPEN-BFR-512; `output_policy` brings its 512 output to the 1024 MFR ground truth."""
+                random_init_seed: int | None = None, quantize: str = "truncate"):
+    """GPEN-BFR-512; `output_policy` brings its 512 output to the 1024 MFR ground truth.
+
+    `quantize`: "truncate" (default) writes 8-bit outputs as GPEN's own `tensor2img` does
+    (`astype(np.uint8)` after clipping); "round" is the rounding every other method uses.
+    """
+    if quantize not in QUANTIZE:
+        raise BenchError(f"{spec.name}: unknown quantize {quantize!r}; choose one of {', '.join(QUANTIZE)}")
     model = build_model(FAMILY, config, weights, spec.weights[0], random_init_seed, device)
     native = model.generator.size
     spec, out_resize, protocol = apply_output_policy(spec, output_policy, native)
     protocol["noise"] = "none (encoder features)"
     protocol["input"] = f"RGB [-1, 1], {native}x{native}"
-    return BaselineMethod(spec, model, device, protocol, out_resize=out_resize)
+    protocol["quantize"] = f"{quantize}: {QUANTIZE[quantize]}"
+    method = BaselineMethod(spec, model, device, protocol, out_resize=out_resize)
+    method.quantize = quantize
+    return method

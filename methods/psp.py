@@ -2,14 +2,17 @@
 256x256 input to 18 style codes, which are added to the average latent and decoded by the shared
 StyleGAN2 (1024, config-f) with its stored noise maps (the official inference's randomize_noise=False).
 
-The 64x64 LQ of the 16x task is bilinearly upsampled to 256 (torch, align_corners=False) before the
-encoder; pSp's own test transform uses PIL bilinear, and this is recorded in the protocol.
+The 64x64 LQ of the 16x task is brought to the encoder's 256 px as pSp's own inference does by
+default: its test transform resizes the 8-bit PIL image with PIL bilinear before `ToTensor`
+(`input_resize="pil-bilinear"`). `input_resize="torch-bilinear"` resizes the float tensor instead
+(align_corners=False; differs by up to one grey level of the 256 px input). The choice is recorded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -157,14 +160,48 @@ FAMILY = baseline_family("pSp", PSP, convert_psp, LAYOUT,
                                 "encoder_channels": (16, 16, 32, 32), "encoder_units": (1, 1, 2, 1)})
 
 
-def create_psp(spec, weights=None, device="cpu", config=None, random_init_seed: int | None = None):
+INPUT_RESIZES = {
+    "pil-bilinear": "the LQ as 8-bit RGB, resized with PIL bilinear (pSp's test transform), then to [-1, 1]",
+    "torch-bilinear": "the float LQ in [-1, 1] resized with torch bilinear (align_corners=False)",
+}
+
+
+def pil_bilinear(lq: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 3, h, w) in [0, 1] -> (N, 3, size, size) in [0, 1]: each image at 8 bits through PIL bilinear."""
+    from PIL import Image
+
+    from bench.io import quantize_uint8
+
+    pixels = quantize_uint8(lq).permute(0, 2, 3, 1).cpu().numpy()
+    resized = [np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR)) for image in pixels]
+    return torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).to(lq.device, torch.float32).div_(255)
+
+
+class PSPMethod(BaselineMethod):
+    """pSp with its input resize as a recorded choice (`INPUT_RESIZES`)."""
+
+    def __init__(self, spec, model, device, protocol, input_resize: str):
+        super().__init__(spec, model, device, protocol, in_resize=model.in_size)
+        self.input_resize = input_resize
+
+    def to_native(self, lq: torch.Tensor) -> torch.Tensor:
+        if self.input_resize == "pil-bilinear" and lq.shape[-1] != self.in_resize:
+            lq = pil_bilinear(lq, self.in_resize)
+        return super().to_native(lq)
+
+
+def create_psp(spec, weights=None, device="cpu", config=None, random_init_seed: int | None = None,
+               input_resize: str = "pil-bilinear"):
     """pSp CelebA-HQ super-resolution: 64x64 LQ -> bilinear 256 -> 1024, deterministic."""
+    if input_resize not in INPUT_RESIZES:
+        raise BenchError(f"{spec.name}: unknown input_resize {input_resize!r}; choose one of "
+                         f"{', '.join(INPUT_RESIZES)}")
     model = build_model(FAMILY, config, weights, spec.weights[0], random_init_seed, device)
     in_size = model.in_size // 4  # the 16x task's LQ: 64 px for the 256-px encoder input
     spec = dataclasses.replace(spec, in_size=in_size, out_size=model.decoder.size)
     protocol = {
         "noise": "stored noise maps",
-        "input": f"RGB [-1, 1]; LQ {in_size}px -> {model.in_size}px (torch bilinear, align_corners=False)",
+        "input": f"RGB [-1, 1]; LQ {in_size}px -> {model.in_size}px ({input_resize}: {INPUT_RESIZES[input_resize]})",
         "latent_avg": "added to the encoder codes",
     }
-    return BaselineMethod(spec, model, device, protocol, in_resize=model.in_size)
+    return PSPMethod(spec, model, device, protocol, input_resize)

@@ -62,11 +62,13 @@ class Method:
     (bench.methods.fast_inference) has been applied (the model's weights then have that dtype).
     Subclasses override `to_native` / `from_native` when their convention differs from [-1, 1].
     `protocol` records every choice that changes the numbers (noise mode, resize policy, ...): the
-    runner stores it next to the results. Methods whose results only exist as files (`folder`,
+    runner stores it next to the results. `quantize` is how results become 8-bit files ("round" or
+    the official code's "truncate"). Methods whose results only exist as files (`folder`,
     `command`) set `works_on_folders` and implement `restore_folder`.
     """
 
     works_on_folders = False
+    quantize = "round"  # float -> 8-bit rule for written outputs, a key of bench.io.QUANTIZE
     fast_forward = None  # set by bench.methods.fast_inference.enable_fast_inference (half precision, CUDA graphs)
 
     def __init__(self, spec: MethodSpec, model: torch.nn.Module | None, device: str | torch.device = "cpu",
@@ -122,7 +124,7 @@ class Method:
             chunk = todo[start : start + batch_size]
             out = self.restore(read_batch(lq_dir, chunk))
             for image_id, image in zip(chunk, out, strict=False):
-                write_png(Path(out_dir) / f"{image_id}.png", image)
+                write_png(Path(out_dir) / f"{image_id}.png", image, self.quantize)
         return ids
 
 

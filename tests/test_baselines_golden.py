@@ -27,7 +27,9 @@ CASES = {
 def test_official_golden_vectors(model_id):
     spec, stored, expected = load_spec(model_id)
     check_fills(spec, stored)
-    method = create_method(CASES[model_id], weights=official_checkpoint(model_id, spec, stored))
+    # the fixtures feed the network a torch-bilinear input (README section 3); pSp's default is PIL's
+    options = {"input_resize": "torch-bilinear"} if model_id == "psp_celebs_sr" else {}
+    method = create_method(CASES[model_id], weights=official_checkpoint(model_id, spec, stored), **options)
     gc.collect()  # the rebuilt checkpoint (up to 1.2 GB for pSp) is no longer referenced
     lq = fixture_input(spec)
     assert (method.spec.in_size, method.spec.in_size) == tuple(lq.shape[-2:])

@@ -159,9 +159,10 @@ def test_json_lines_are_strict_canonical_and_damage_is_named(tmp_path):
     path = tmp_path / "rows.jsonl"
     io.write_jsonl(path, [{"b": math.inf, "a": np.float32(0.5)}, {"n": math.nan}])
     text = path.read_text()
-    assert text == '{"a":0.5,"b":"inf"}\n{"n":"nan"}\n'  # no Infinity/NaN tokens, sorted keys
+    # no Infinity/NaN tokens (null and the reason, issue 15), sorted keys
+    assert text == '{"a":0.5,"b":null,"b_nonfinite":"inf"}\n{"n":null,"n_nonfinite":"nan"}\n'
     rows = io.read_jsonl(path)
-    assert io.as_float(rows[0]["b"]) == math.inf and math.isnan(io.as_float(rows[1]["n"]))
+    assert io.as_float(rows[0]["b"], rows[0]["b_nonfinite"]) == math.inf and math.isnan(io.as_float(rows[1]["n"]))
     assert io.read_jsonl(tmp_path / "absent.jsonl") == []
     path.write_text(text + '{"cut": ')
     with pytest.raises(BenchError, match=r"rows\.jsonl:3: not valid JSON"):

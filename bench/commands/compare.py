@@ -11,6 +11,10 @@ import argparse
 
 HELP = ("check a run against published values and claims (exit 1 when not reproduced); "
         "--write-expected records the run's values")
+EXAMPLES = """
+bench compare runs/ci --write-expected my-expected.toml
+bench compare runs/ci --expected my-expected.toml --strict
+"""
 FAILING = {"worse", "missing", "contradicted"}
 STRICT_FAILING = FAILING | {"better", "inconclusive"}
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 HELP = "offline CPU demo: synthetic faces -> test sets -> bicubic, tiny Panini-Net, installed baselines -> report"
+EXAMPLES = """
+bench demo
+bench demo --out demo-output --count 4 --fresh
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,6 +7,10 @@ import json
 from bench.errors import BenchError
 
 HELP = "list registered methods (built-in and plugins): task, input/output size, weights file, licence"
+EXAMPLES = """
+bench methods
+bench methods --json
+"""
 
 
 SIZES_NOTE = (

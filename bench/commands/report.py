@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 
 HELP = "write the HTML report of a run (and tables.md / tables.tex next to it)"
+EXAMPLES = """
+bench report runs/ci
+bench report runs/ci --out ci-report.html
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 
 HELP = "run an experiment (a TOML file or a built-in name: table1_mfr, ..., demo, ci)"
+EXAMPLES = """
+bench run ci --out runs/ci
+bench run demo --out runs/demo --set testsets.synthetic-mfr.count=4 --report
+bench run table1_mfr --device cuda --set testsets.celeba-hq-mfr.source=/data/CelebA-HQ --resume
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,8 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu); under torchrun each "
                         "rank uses cuda:LOCAL_RANK")
     parser.add_argument("--resume", action="store_true", help="continue a run in --out; finished work is reused")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run in --out (only a folder with "
+                        "run.json is ever emptied; its testsets/ are kept)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key, e.g. --set experiment.batch_size=2 --set testsets.mfr.count=10")
+                        help="override a key, e.g. --set experiment.batch_size=2 --set testsets.synthetic-mfr.count=10 "
+                        "(test-set and method names as in the experiment file)")
     parser.add_argument("--testsets", metavar="DIR", help="where test sets are built and reused, shared by "
                         "runs (default $PANINI_BENCH_TESTSETS, else RUN_DIR/testsets)")
     parser.add_argument("--report", action="store_true", help="also write the HTML report at the end")
@@ -42,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     testsets = args.testsets or os.environ.get("PANINI_BENCH_TESTSETS")
-    runner = Runner(exp, out, device=args.device, resume=args.resume, testset_root=testsets)
+    runner = Runner(exp, out, device=args.device, resume=args.resume, overwrite=args.overwrite,
+                    testset_root=testsets)
     runner.run()
     if not runner.dist.main:
         return 0
@@ -51,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
     info = read_json(out / "run.json")
     print(f"run {info['status']}: {out / 'results.jsonl'}")
     for failure in info["failures"]:
-        print(f"  failed: {failure['method']} {failure['testset']} ({failure['stage']}): {failure['error']}")
+        where = " ".join(part for part in (failure["method"], failure["testset"]) if part)
+        print(f"  failed: {where + ' ' if where else ''}({failure['stage']}): {failure['error']}")
     if args.report:
         from bench.reports.html import render_report
 
         print(f"report: {render_report(out)}")
-    return 0
+    return 1 if info["failures"] else 0

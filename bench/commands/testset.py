@@ -6,18 +6,33 @@ from __future__ import annotations
 import argparse
 
 HELP = "build a seeded test set from a folder of faces, or verify one against its manifest"
+BUILD_EXAMPLES = """
+bench testset build --task mfr --source synthetic:4 --out sets/mfr
+bench testset build --task sr16 --source /data/CelebA-HQ --out sets/sr16 --count 1000 --workers 4
+"""
+VERIFY_EXAMPLES = "bench testset verify sets/mfr\n"
+FIT_EXAMPLES = """
+bench testset fit --gt sets/mfr/gt --lq sets/mfr/lq --json fit.json
+bench testset fit --gt ../shared/data/panini-examples/GT --lq ../shared/data/panini-examples/MFR
+"""
+EXAMPLES = BUILD_EXAMPLES + VERIFY_EXAMPLES + FIT_EXAMPLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bench.cli import add_action_parser
+
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = sub.add_parser("build", help="build (or resume) a test set", description=(
+    build = add_action_parser(sub, "build", "build (or resume) a test set", BUILD_EXAMPLES, description=(
         "Build gt/, lq/, manifest.jsonl and testset.json. SOURCE is a folder of 1024x1024 faces "
         "(CelebA-HQ, FFHQ, ...) or 'synthetic[:N]' for built-in synthetic faces. An interrupted build "
         "resumes when run again with the same arguments."))
-    build.add_argument("--task", required=True, choices=["mfr", "sr16", "theta"])
+    build.add_argument("--task", required=True, choices=["mfr", "sr16", "theta"],
+                       help="mfr: Eq. (10) blind restoration at 512; sr16: 1024 -> 64; theta: the θ study")
     build.add_argument("--source", required=True, help="image folder, or synthetic[:N]")
     build.add_argument("--out", required=True, help="output folder")
-    build.add_argument("--count", type=int, default=1000, help="number of source images (default 1000, the paper's)")
+    build.add_argument("--count", type=_count, default=None, metavar="N|all",
+                       help="number of source images, or 'all' (default 1000, the paper's, or all images when the "
+                            "source holds fewer; recorded in testset.json)")
     build.add_argument("--seed", type=int, default=0, help="seed for the id choice and every degradation (default 0)")
     build.add_argument("--preset",
                        help="official | official-fit | eq10-literal (mfr), sr16, theta; default: the task's own")
@@ -28,9 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--skip-bad", action="store_true", help="record unreadable images as skipped and go on")
     build.add_argument("--resize", action="store_true",
                        help="centre-crop and resize sources that are not 1024x1024 (recorded), instead of an error")
-    verify = sub.add_parser("verify", help="re-hash every file against the manifest")
+    verify = add_action_parser(sub, "verify", "re-hash every file against the manifest", VERIFY_EXAMPLES)
     verify.add_argument("dir", help="test-set folder")
-    fit = sub.add_parser("fit", help="estimate each LQ/GT pair's degradation parameters (forensics)", description=(
+    fit = add_action_parser(sub, "fit", "estimate each LQ/GT pair's degradation parameters (forensics)",
+                            FIT_EXAMPLES, description=(
         "Per pair: low-res size (hence r) and blur sigma, down/up-sampling kernels, noise std and colour vs grey, "
         "JPEG quality, grid and chroma subsampling, and whether noise/JPEG came before or after the upsampling, "
         "each with a confidence or a reason why it is not identifiable; then which preset reading explains the "
@@ -38,6 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--gt", required=True, help="folder of ground-truth images")
     fit.add_argument("--lq", required=True, help="folder of degraded images (same stems)")
     fit.add_argument("--json", help="write every estimate to this file (strict JSON)")
+
+
+def _count(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'all', got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 HELP = "train Panini-Net or pre-train its degradation encoder (UDRL); runs unchanged under torchrun"
+EXAMPLES = """
+bench train panini --config train-panini-tiny --set run.out_dir='"runs/t"'
+bench train panini --config train-panini-tiny --set run.out_dir='"runs/t"' --resume
+bench train udrl --config train-udrl-official --print-config
+"""
 
 
 def add_arguments(parser) -> None:

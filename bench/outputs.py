@@ -74,3 +74,14 @@ def restore_images(method, spec: MethodConfig, testset: Any, ids: list[str], fol
                 "output size (e.g. out_size) or use a test set of its task")
         for image_id, image in zip(chunk, to_uint8(out, getattr(method, "quantize", "round")), strict=True):
             write_png(folder / f"{image_id}.png", image)
+
+
+def registry_files(method, options: dict) -> str:
+    """The weights-cache files a method created without a weights path loaded, as absolute paths
+    ("; "-joined; empty when it ran on seeded random weights or needs none)."""
+    if "random_init_seed" in options:
+        return ""
+    from bench.weights import expected_path
+
+    paths = (expected_path(name) for name in getattr(method.spec, "weights", ()))
+    return "; ".join(str(path.resolve()) for path in paths if path.is_file())

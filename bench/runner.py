@@ -38,7 +38,7 @@ from bench.errors import BenchError, MissingWeightsError, describe_os_error
 from bench.experiment import Experiment, MethodConfig, TestSetSpec
 from bench.io import read_json, read_uint8_batch, write_json, write_jsonl
 from bench.locks import folder_lock
-from bench.outputs import batches, load_lq, restore_images, weights_hash
+from bench.outputs import batches, load_lq, registry_files, restore_images, weights_hash
 from bench.scoring import RunMetrics
 from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, provenance, slug
 
@@ -349,8 +349,8 @@ class Runner:
         try:
             start = time.perf_counter()
             method = self._create(spec)
-            if spec.weights:  # recorded resolved, as loaded
-                entry["weights"] = str(self.exp.path(spec.weights, f"methods.{spec.name}.weights"))
+            entry["weights"] = (str(self.exp.path(spec.weights, f"methods.{spec.name}.weights")) if spec.weights
+                                else registry_files(method, spec.options))  # resolved, as loaded
             entry["weights_hash"] = weights_hash(method)
             model = getattr(method, "model", None)
             if isinstance(model, torch.nn.Module):

@@ -165,3 +165,20 @@ def test_relative_paths_from_the_command_line_and_from_the_file(env, tmp_path_fa
     text = (env / "run2" / "run.json").read_text()
     assert "${" not in text
     json.loads(text)
+
+
+def test_weights_from_the_cache_are_recorded_by_absolute_path(tmp_path, monkeypatch):
+    """run.json names the cache files a method loaded when the experiment gave no weights path."""
+    from types import SimpleNamespace
+
+    from bench.outputs import registry_files
+    from bench.weights import expected_path
+
+    monkeypatch.setenv("PANINI_BENCH_WEIGHTS", str(tmp_path / "cache"))
+    method = SimpleNamespace(spec=SimpleNamespace(weights=("gpen-bfr-512",)))
+    assert registry_files(method, {}) == ""  # nothing in the cache: nothing was loaded from it
+    path = expected_path("gpen-bfr-512")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"stand-in")
+    assert registry_files(method, {}) == str(path.resolve())
+    assert registry_files(method, {"random_init_seed": 0}) == ""  # seeded random weights: no file read

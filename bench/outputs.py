@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from bench.errors import BenchError
-from bench.experiment import MethodConfig
+from bench.experiment import Experiment, MethodConfig
 from bench.io import read_rgb8, read_uint8_batch, to_uint8, write_png
 
 
@@ -85,3 +85,16 @@ def registry_files(method, options: dict) -> str:
 
     paths = (expected_path(name) for name in getattr(method.spec, "weights", ()))
     return "; ".join(str(path.resolve()) for path in paths if path.is_file())
+
+
+def create_for_run(exp: Experiment, spec: MethodConfig, device: str):
+    """The method of one experiment entry, its weights path and path-valued options (the method's
+    `spec.path_options`, e.g. the folder method's `path`) resolved like every path of the experiment."""
+    from bench.methods import create_method
+    from bench.methods.registry import get_entry
+
+    weights = str(exp.path(spec.weights, f"methods.{spec.name}.weights")) if spec.weights else None
+    path_options = get_entry(spec.method).spec.path_options
+    options = {key: str(exp.path(value, f"methods.{spec.name}.options.{key}"))
+               if key in path_options and isinstance(value, str) else value for key, value in spec.options.items()}
+    return create_method(spec.method, weights=weights, device=device, **options)

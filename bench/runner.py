@@ -38,7 +38,7 @@ from bench.errors import BenchError, MissingWeightsError, describe_os_error
 from bench.experiment import Experiment, MethodConfig, TestSetSpec
 from bench.io import read_json, read_uint8_batch, write_json, write_jsonl
 from bench.locks import folder_lock
-from bench.outputs import batches, load_lq, registry_files, restore_images, weights_hash
+from bench.outputs import batches, create_for_run, load_lq, registry_files, restore_images, weights_hash
 from bench.scoring import RunMetrics
 from bench.store import PER_IMAGE_FILE, RESULTS_FILE, RUN_FILE, provenance, slug
 
@@ -172,10 +172,7 @@ class Runner:
 
     # -- methods -----------------------------------------------------------------------------
     def _create(self, spec: MethodConfig):
-        from bench.methods import create_method
-
-        weights = str(self.exp.path(spec.weights, f"methods.{spec.name}.weights")) if spec.weights else None
-        return create_method(spec.method, weights=weights, device=self.device, **spec.options)
+        return create_for_run(self.exp, spec, self.device)
 
     def _restore(self, method, spec: MethodConfig, ts: TestSet, key: str) -> Path:
         folder = self.out / "outputs" / slug(spec.name) / ts.id

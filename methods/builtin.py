@@ -82,6 +82,7 @@ ENTRIES: list[MethodEntry] = [
             licence="that of the results",
             native_input="files: <path>/<id>.png matched by file stem",
             description="finished results from a folder (option path=...), e.g. the official Panini outputs",
+            path_options=("path",),
         ),
         "bench.methods.generic:create_folder",
     ),

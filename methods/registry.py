@@ -36,6 +36,7 @@ class MethodSpec:
     licence: str = "unknown"
     native_input: str = "RGB in [-1, 1], NCHW float32"
     description: str = ""
+    path_options: tuple[str, ...] = ()  # options that name files or folders (resolved like experiment paths)
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,19 @@ def test_weights_from_the_cache_are_recorded_by_absolute_path(tmp_path, monkeypa
     path.write_bytes(b"stand-in")
     assert registry_files(method, {}) == str(path.resolve())
     assert registry_files(method, {"random_init_seed": 0}) == ""  # seeded random weights: no file read
+
+
+def test_path_options_resolve_like_every_experiment_path(env, tmp_path_factory):
+    """The folder method's `path` in a file is taken from the file's folder, and from the current folder
+    when given with --set."""
+    from bench.experiment import load_experiment
+    from bench.outputs import create_for_run
+
+    elsewhere = tmp_path_factory.mktemp("experiments")
+    path = experiment(elsewhere, '[[methods]]\nname = "F"\nmethod = "folder"\noptions = { path = "results" }\n')
+    for folder in (elsewhere / "results", env / "mine"):
+        folder.mkdir()
+    exp = load_experiment(path)
+    assert create_for_run(exp, exp.spec.methods[-1], "cpu").path == elsewhere / "results"
+    exp = load_experiment(path, ["methods.F.options.path=mine"])
+    assert create_for_run(exp, exp.spec.methods[-1], "cpu").path == env / "mine"

@@ -54,6 +54,7 @@ def _pytorch_fid_features(folder):
     return get_activations(sorted(folder.glob("*.png")), model, batch_size=50, dims=2048, device="cpu", num_workers=0)
 
 
+@pytest.mark.slow  # three Inception passes on the CPU: ~20-35 s
 def test_fid_kid_equal_pytorch_fid_and_cleanfid_and_cache_hits(metric_env, folders):
     from cleanfid.fid import kernel_distance
     from pytorch_fid.fid_score import calculate_frechet_distance

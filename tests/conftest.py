@@ -80,6 +80,17 @@ def one_torch_thread():
         torch.set_num_threads(threads)
 
 
+def write_faces(folder: Path, count: int) -> Path:
+    """`count` 1024x1024 synthetic faces as `00000.png`... in `folder`: a CelebA-HQ-like source folder."""
+    from PIL import Image
+
+    from bench.datasets.synthetic import synthetic_face
+
+    for i in range(count):
+        Image.fromarray(synthetic_face(i)).save(folder / f"{i:05d}.png", compress_level=1)
+    return folder
+
+
 def chromium_or_skip() -> str:
     """The path of a headless-capable Chromium, or skip the test with how to install one."""
     for name in ("chromium", "chromium-browser", "google-chrome"):

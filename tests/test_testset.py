@@ -19,6 +19,7 @@ from bench.cli import main as bench_main
 from bench.datasets import testset
 from bench.datasets.synthetic import synthetic_face
 from bench.errors import BenchError
+from conftest import write_faces
 
 
 def tree_bytes(folder: Path) -> dict[str, bytes]:
@@ -28,10 +29,7 @@ def tree_bytes(folder: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def faces_dir(tmp_path_factory):
     """Six 1024x1024 RGB PNG faces, as a CelebA-HQ-like source folder."""
-    folder = tmp_path_factory.mktemp("faces")
-    for i in range(6):
-        Image.fromarray(synthetic_face(i)).save(folder / f"{i:05d}.png", compress_level=1)
-    return folder
+    return write_faces(tmp_path_factory.mktemp("faces"), 6)
 
 
 def test_build_layout_manifest_and_verify(faces_dir, tmp_path):

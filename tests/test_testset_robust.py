@@ -6,21 +6,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from PIL import Image
 
 from bench.cli import main
 from bench.datasets import testset
-from bench.datasets.synthetic import synthetic_face
 from bench.errors import BenchError
 from bench.locks import folder_lock
+from conftest import write_faces
 
 
 @pytest.fixture(scope="module")
 def three_faces(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("faces")
-    for i in range(3):
-        Image.fromarray(synthetic_face(i)).save(folder / f"{i:05d}.png", compress_level=1)
-    return folder
+    return write_faces(tmp_path_factory.mktemp("faces"), 3)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import json
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +68,10 @@ def pair_folders(gt_dir, pred_dir, allow_missing: bool = False) -> tuple[list[Pa
     return pairs, missing, extra
 
 
-def _load_pair(pair: Pair, resize_policy: str, pixel_metrics: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+def _load_pair(pair: Pair, resize_policy: str, pixel_metrics: dict, keep: bool) -> tuple:
     """Decode one pair and compute its thread-safe CPU metrics right here, in the decoder thread (torch
-    releases the GIL, so this overlaps with the networks on the main thread)."""
+    releases the GIL, so this overlaps with the networks on the main thread). Returns (gt, pred, values);
+    the images only when KEEP (a metric on the main thread needs them), else (None, None, values)."""
     gt, pred = read_rgb8(pair.gt), read_rgb8(pair.pred)
     if gt.shape != pred.shape:
         if resize_policy == "error":
@@ -80,28 +82,50 @@ def _load_pair(pair: Pair, resize_policy: str, pixel_metrics: dict) -> tuple[np.
         pred = np.array(Image.fromarray(pred).resize((gt.shape[1], gt.shape[0]), Image.BICUBIC))
     as_batch = [torch.from_numpy(x[None]).permute(0, 3, 1, 2) for x in (pred, gt)]
     values = {name: metric.values(*as_batch)[0] for name, metric in pixel_metrics.items()}
-    return gt, pred, values
+    return (gt, pred, values) if keep else (None, None, values)
 
 
-def _batches(pairs: list[Pair], batch_size: int, resize_policy: str, workers: int, pixel_metrics: dict):
+@contextmanager
+def _decoder_pool(workers: int):
+    """Threads that decode pairs (and score the CPU pixel metrics), each running torch ops on one thread.
+
+    The workers are the parallelism: an OpenMP team per worker would put workers x cores threads on the
+    cores, spin-waiting at every barrier (several times slower on a shared machine). torch's thread count
+    is per thread under OpenMP, but setting it also changes the default of threads started later, so the
+    caller's count is set again afterwards.
+    """
+    threads = torch.get_num_threads()  # also fixes this thread's own count before the workers change the default
+    try:
+        with ThreadPoolExecutor(max(1, workers), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            yield pool
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _batches(pairs: list[Pair], batch_size: int, resize_policy: str, workers: int, pixel_metrics: dict,
+             keep_images: bool):
     """Yield (ids, gt uint8 NCHW, pred uint8 NCHW, pixel values) batches of equal-size images, decoded ahead
-    in threads.
+    in threads (gt and pred are None unless KEEP_IMAGES).
 
     One batch of pairs is decoded ahead of the one being scored (at most two batches of images in memory).
     """
     upcoming = iter(pairs)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with _decoder_pool(workers) as pool:
         ahead: deque = deque()
 
         def submit_next_batch():
             for pair in itertools.islice(upcoming, batch_size):
-                ahead.append((pair, pool.submit(_load_pair, pair, resize_policy, pixel_metrics)))
+                ahead.append((pair, pool.submit(_load_pair, pair, resize_policy, pixel_metrics, keep_images)))
 
         submit_next_batch()
         while ahead:
             chunk = [ahead.popleft() for _ in range(min(batch_size, len(ahead)))]
             submit_next_batch()  # decodes while this batch is scored
-            yield from _split_by_size([pair for pair, _ in chunk], [future.result() for _, future in chunk])
+            loaded = [future.result() for _, future in chunk]
+            if keep_images:
+                yield from _split_by_size([pair for pair, _ in chunk], loaded)
+            else:
+                yield [pair.id for pair, _ in chunk], None, None, [item[2] for item in loaded]
 
 
 def _split_by_size(chunk, loaded):
@@ -187,28 +211,29 @@ def evaluate_folders(
     # batch, moved there once, and only per-image scalars and Inception features come back.
     threaded = {m.name: m for m in objects if getattr(m, "thread_safe", False) and m.device.type == "cpu"}
     target = torch.device(device)
-    for ids, gt, pred, thread_values in _batches(pairs, batch_size, resize_policy, workers, threaded):
+    on_batches = [metric for metric in objects if metric.name not in threaded]
+    for ids, gt, pred, thread_values in _batches(pairs, batch_size, resize_policy, workers, threaded,
+                                                 keep_images=bool(on_batches)):
         for name, metric in threaded.items():
             metric.add([values[name] for values in thread_values], ids)
-        gt, pred = gt.to(target, non_blocking=True), pred.to(target, non_blocking=True)
-        gt_f, pred_f = gt.float() / 255.0, pred.float() / 255.0
-        for metric in objects:
-            if metric.name in threaded:
-                continue
-            if metric is inception:
-                need_gt = inception.reference == "gt" and cached_gt is None
-                feats = metric.features(pred_f)
-                gt_feats = metric.features(gt_f) if need_gt else None
-                if gt_feats is not None:
-                    gt_features.append(gt_feats)
-                metric.add_features(feats, gt_feats, ids)
-            elif getattr(metric, "thread_safe", False):
-                metric.update(pred, gt, ids)  # uint8: the pixel metrics' own rounding is a no-op
-            elif metric.name == "lpips" and target.type == "cpu":
-                for k in range(len(ids)):  # batch 1 is fastest for LPIPS on a CPU
-                    metric.update(pred_f[k : k + 1], gt_f[k : k + 1], ids[k : k + 1])
-            else:
-                metric.update(pred_f, gt_f, ids)
+        if on_batches:  # metrics that need the whole batch on the device (networks; pixel metrics on a GPU)
+            gt, pred = gt.to(target, non_blocking=True), pred.to(target, non_blocking=True)
+            gt_f, pred_f = gt.float() / 255.0, pred.float() / 255.0
+            for metric in on_batches:
+                if metric is inception:
+                    need_gt = inception.reference == "gt" and cached_gt is None
+                    feats = metric.features(pred_f)
+                    gt_feats = metric.features(gt_f) if need_gt else None
+                    if gt_feats is not None:
+                        gt_features.append(gt_feats)
+                    metric.add_features(feats, gt_feats, ids)
+                elif getattr(metric, "thread_safe", False):
+                    metric.update(pred, gt, ids)  # uint8: the pixel metrics' own rounding is a no-op
+                elif metric.name == "lpips" and target.type == "cpu":
+                    for k in range(len(ids)):  # batch 1 is fastest for LPIPS on a CPU
+                        metric.update(pred_f[k : k + 1], gt_f[k : k + 1], ids[k : k + 1])
+                else:
+                    metric.update(pred_f, gt_f, ids)
         bar.update(len(ids))
     bar.close()
 

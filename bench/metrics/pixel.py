@@ -15,13 +15,15 @@ import math
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 
 from bench.errors import BenchError
-from bench.metrics.base import PROTOCOL_VERSION, PerImageMetric, check_pair, to_uint8_nchw
+from bench.metrics.base import PerImageMetric, to_uint8_nchw
 
 _Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 TAPS, SIGMA, RADIUS = 11, 1.5, 5  # skimage: truncate 3.5 -> radius int(3.5 * 1.5 + 0.5) = 5
 C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+STRIP_ROWS = 64  # PSNR rows per step: small buffers
 TILE_ROWS, TILE_COLS = 16, 32  # SSIM outputs per tile: small tiles keep centred values near their local mean
 
 
@@ -38,10 +40,15 @@ def prepare(images: torch.Tensor, channel: str, crop_border: int, dtype=torch.fl
 def psnr_values(pred_u8: torch.Tensor, gt_u8: torch.Tensor, channel: str = "rgb", crop_border: int = 0) -> list[float]:
     """Per-image PSNR in dB of uint8 NCHW batches (inf where the images are identical).
 
-    RGB squared errors are summed exactly in int64 (no float64 copies of 1024 px images in every thread)."""
+    RGB squared errors are summed exactly in int64, STRIP_ROWS rows at a time: no whole-image int32 or
+    float64 copies (12-25 MiB each at 1024 px), whose churn in the decoder threads fragments the heap."""
     dtype = torch.int32 if channel == "rgb" else torch.float64
-    p, g = prepare(pred_u8, channel, crop_border, dtype), prepare(gt_u8, channel, crop_border, dtype)
-    mse = (((p - g) ** 2).flatten(1).sum(1).double() / p[0].numel()).cpu().tolist()
+    pred_u8, gt_u8 = (prepare(t, "rgb", crop_border, torch.uint8) for t in (pred_u8, gt_u8))
+    squares, count = 0, 0
+    for top in range(0, pred_u8.shape[-2], STRIP_ROWS):
+        p, g = (prepare(t[..., top : top + STRIP_ROWS, :], channel, 0, dtype) for t in (pred_u8, gt_u8))
+        squares, count = squares + ((p - g) ** 2).flatten(1).sum(1), count + p[0].numel()
+    mse = (squares.double() / count).cpu().tolist()
     return [10.0 * math.log10(255.0**2 / m) if m > 0 else math.inf for m in mse]
 
 
@@ -60,33 +67,33 @@ def _band_filter(rows: int, device: torch.device) -> torch.Tensor:
 def ssim_values(pred_u8: torch.Tensor, gt_u8: torch.Tensor, channel: str = "rgb", crop_border: int = 0) -> list[float]:
     """Per-image SSIM (mean over the valid window positions, then over channels).
 
-    The outputs are cut into tiles of TILE_ROWS x TILE_COLS (each read with its 10-pixel halo, a strip of
-    rows at a time so the work stays in the CPU cache). In each tile x and y are centred at their rounded
-    tile mean, so float32 squares of 8-bit values are exact and flat regions lose nothing to cancellation
-    (per-image values differ from skimage's float64 by ~1e-8). The four filtered maps (x, y, x^2 + y^2, xy:
-    SSIM needs only the sum of the variances) go through the separable Gaussian as two banded matrix
-    products: vertical over the strip, then horizontal within each tile.
+    The outputs are cut into tiles of TILE_ROWS x TILE_COLS, each read with its 10-pixel halo, a strip of
+    rows at a time: the work stays in the CPU cache, and no buffer is image-sized. In each tile x and y
+    are centred at their rounded tile mean, so float32 squares of 8-bit values are exact and flat regions
+    lose nothing to cancellation (per-image values differ from skimage's float64 by ~1e-7). The four
+    filtered maps (x, y, x^2 + y^2, xy: SSIM needs only the sum of the variances) go through the separable
+    Gaussian as two banded matrix products: vertical over the strip, then horizontal within each tile.
     """
-    x, y = (prepare(t, channel, crop_border, torch.uint8 if channel == "rgb" else torch.float32)
-            for t in (pred_u8, gt_u8))
-    n, c, h, w = x.shape
+    x, y = (prepare(t, "rgb", crop_border, torch.uint8) for t in (pred_u8, gt_u8))  # cropped views
+    n, _, h, w = x.shape
+    c = 3 if channel == "rgb" else 1
     if min(h, w) < TAPS:
         raise BenchError(f"SSIM needs images of at least {TAPS}x{TAPS} px after cropping, got {h}x{w}")
     halo = TAPS - 1
     out_h, out_w = h - halo, w - halo
     tile_rows, tile_cols = min(TILE_ROWS, out_h), min(TILE_COLS, out_w)
     blocks = -(-out_w // tile_cols)
-    both = x.new_empty(2, n * c, h, blocks * tile_cols + halo)  # x then y, width padded to whole tiles
-    both[0, :, :, :w], both[1, :, :, :w] = x.reshape(n * c, h, w), y.reshape(n * c, h, w)
-    both[..., w:] = both[..., w - 1 : w]  # edge copies: the last tile's centre stays near its values
+    widen = (0, blocks * tile_cols + halo - w, 0, 0)  # to whole tiles, with edge copies (keeps the centre near)
     horizontal = _band_filter(tile_cols, x.device).T.contiguous()
     sums = []
     for top in range(0, out_h, tile_rows):
         rows = min(tile_rows, out_h - top)
-        tiles = both[:, :, top : top + rows + halo].unfold(-1, tile_cols + halo, tile_cols)  # (2, NC, R+10, B, T+10)
-        tiles = tiles.to(torch.float32, copy=True)
+        strip = torch.cat([prepare(t[..., top : top + rows + halo, :], channel, 0, torch.float32) for t in (x, y)])
+        strip = F.pad(strip, widen, mode="replicate").reshape(2, n * c, rows + halo, -1)
+        tiles = strip.unfold(-1, tile_cols + halo, tile_cols)  # (2, NC, R+10, B, T+10), overlapping views
         centres = tiles.mean((2, 4), keepdim=True).round_()
-        tx, ty = tiles.sub_(centres)
+        tiles = tiles - centres
+        tx, ty = tiles
         maps = torch.empty((4, *tx.shape), device=x.device)
         maps[:2] = tiles
         torch.mul(tx, tx, out=maps[2]).addcmul_(ty, ty)
@@ -105,8 +112,6 @@ def ssim_values(pred_u8: torch.Tensor, gt_u8: torch.Tensor, channel: str = "rgb"
 
 class _PixelMetric(PerImageMetric):
     thread_safe = True  # pure and cheap per pair: `bench evaluate` runs it in its decoder threads on a CPU
-    function = None
-    convention = ""
 
     def __init__(self, channel: str = "rgb", crop_border: int = 0, **common):
         if channel not in ("rgb", "y"):
@@ -117,37 +122,34 @@ class _PixelMetric(PerImageMetric):
         super().__init__(**common)
 
     @property
-    def protocol(self) -> dict:
+    def conventions(self) -> dict:
         return {
-            "metric": self.name,
-            "version": PROTOCOL_VERSION,
             "input": "uint8-rounded (float in [0,1] * 255, round)",
             "channel": self.channel,
             "crop_border": self.crop_border,
-            "aggregate": "mean of per-image values",
-            "definition": self.convention,
-            "bootstrap": self.bootstrap,
+            "definition": DEFINITIONS[self.name][1],
         }
 
     @torch.no_grad()
     def values(self, pred, gt) -> list[float]:
-        check_pair(pred, gt)
-        p = to_uint8_nchw(pred, f"{self.name} prediction").to(self.device)
-        g = to_uint8_nchw(gt, f"{self.name} ground truth").to(self.device)
-        return type(self).function(p, g, self.channel, self.crop_border)
+        function, _ = DEFINITIONS[self.name]
+        return function(*self.checked_pair(pred, gt, to_uint8_nchw), self.channel, self.crop_border)
+
+
+# name -> (per-image function, the definition recorded in the protocol)
+DEFINITIONS = {
+    "psnr": (psnr_values, "10*log10(255^2/MSE), MSE float64 over HxWxC"),
+    "ssim": (ssim_values, "gaussian sigma=1.5 11x11, K1=0.01, K2=0.03, L=255, population covariance, valid window"),
+}
 
 
 class PSNR(_PixelMetric):
     """PSNR in dB, Panini convention by default. inf (identical images) is kept, counted in `n_infinite`."""
 
     name = "psnr"
-    function = staticmethod(psnr_values)
-    convention = "10*log10(255^2/MSE), MSE float64 over HxWxC"
 
 
 class SSIM(_PixelMetric):
     """SSIM, Wang et al. Gaussian-window variant (= skimage with gaussian_weights=True, sigma 1.5)."""
 
     name = "ssim"
-    function = staticmethod(ssim_values)
-    convention = "gaussian sigma=1.5 11x11, K1=0.01, K2=0.03, L=255, population covariance, valid window"

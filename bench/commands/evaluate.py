@@ -19,27 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", help=f"comma-separated (default: {DEFAULT_METRICS}, where a metric whose "
                         "weights are not installed is skipped with a note; a metric named here needs its weights)")
     parser.add_argument("--json", metavar="FILE", help="write {results, per_image, skipped} as JSON")
-    parser.add_argument("--device", default="cpu", help="torch device for LPIPS/FID (cpu, cuda, cuda:1)")
+    parser.add_argument("--device", default="cpu", help="torch device of the metrics (cpu, cuda, cuda:1)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per LPIPS/FID batch (default 8)")
     parser.add_argument("--workers", type=int, default=None, help="decoder/PSNR/SSIM threads (default: CPUs, <= 8)")
     parser.add_argument("--allow-missing", action="store_true", help="score the common ids, record the rest")
-    parser.add_argument(
-        "--resize-policy",
-        choices=["error", "bicubic"],
-        default="error",
-        help="prediction size differs from its GT: error (default) or PIL-bicubic resize",
-    )
-    parser.add_argument("--channel", choices=["rgb", "y"], default="rgb", help="PSNR/SSIM channel")
+    _add_choice(parser, "--resize-policy", ["error", "bicubic"],
+                "when a prediction's size differs from its GT: error, or resize it (PIL bicubic)")
+    _add_choice(parser, "--channel", ["rgb", "y"], "PSNR/SSIM channel")
     parser.add_argument("--crop-border", type=int, default=0, help="PSNR/SSIM border crop in pixels")
-    parser.add_argument("--lpips-net", choices=["alex", "vgg"], default="alex", help="LPIPS backbone (default alex)")
-    parser.add_argument("--fid-backend", choices=["pytorch-fid", "clean-fid"], default="pytorch-fid",
-                        help="FID/KID Inception implementation (default pytorch-fid)")
-    parser.add_argument(
-        "--fid-mode",
-        choices=["clean", "legacy_tensorflow"],
-        default="clean",
-        help="clean-fid mode (only with --fid-backend clean-fid)",
-    )
+    _add_choice(parser, "--lpips-net", ["alex", "vgg"], "LPIPS backbone")
+    _add_choice(parser, "--fid-backend", ["pytorch-fid", "clean-fid"], "FID/KID Inception implementation")
+    _add_choice(parser, "--fid-mode", ["clean", "legacy_tensorflow"], "clean-fid mode (with --fid-backend clean-fid)")
     parser.add_argument(
         "--fid-reference",
         default="gt",
@@ -47,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ci-resamples", type=int, default=None, help="bootstrap resamples (FID/KID: 50)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the GT feature cache")
+
+
+def _add_choice(parser: argparse.ArgumentParser, option: str, choices: list[str], help: str) -> None:
+    """An option with a fixed set of values, the first of them its default."""
+    parser.add_argument(option, choices=choices, default=choices[0], help=f"{help} (default {choices[0]})")
 
 
 def _available(names: list[str], device: str, options: dict) -> tuple[list[str], list[dict]]:

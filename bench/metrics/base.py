@@ -164,10 +164,26 @@ class PerImageMetric(Metric):
     """Base for metrics defined per image (PSNR, SSIM, LPIPS): the set value is the mean of per-image values.
 
     Subclasses implement `values(pred, gt) -> list[float]` (pure: no state change, so it may run in a
-    worker thread) and `protocol`; `add(values, ids)` records values computed elsewhere.
+    worker thread) and `conventions`; `add(values, ids)` records values computed elsewhere.
     """
 
     state_fields = ("ids", "values")
+
+    @property
+    def conventions(self) -> dict:
+        """The metric's own entries of its protocol (input, network, weights, options)."""
+        raise NotImplementedError
+
+    @property
+    def protocol(self) -> dict:
+        return {"metric": self.name, "version": PROTOCOL_VERSION, **self.conventions,
+                "aggregate": "mean of per-image values", "bootstrap": self.bootstrap}
+
+    def checked_pair(self, pred, gt, convert) -> tuple[torch.Tensor, torch.Tensor]:
+        """PRED and GT of one shape, each converted by CONVERT (to_uint8_nchw / to_float_nchw), on the device."""
+        check_pair(pred, gt)
+        return tuple(convert(images, f"{self.name} {side}").to(self.device)
+                     for images, side in ((pred, "prediction"), (gt, "ground truth")))
 
     def update(self, pred, gt, ids: list[str] | None = None) -> list[float]:
         """Score a batch; returns the per-image values (also kept for compute())."""

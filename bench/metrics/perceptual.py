@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from bench.errors import BenchError
-from bench.metrics.base import PROTOCOL_VERSION, PerImageMetric, check_pair, to_float_nchw
+from bench.metrics.base import PerImageMetric, to_float_nchw
 from bench.weights import hub_scope, resolve, verify_file
 
 # SHA-256 of the linear heads shipped in lpips 0.1.4 (measured on the installed wheel).
@@ -82,26 +82,20 @@ class LPIPS(PerImageMetric):
         self.weights = weights
 
     @property
-    def protocol(self) -> dict:
+    def conventions(self) -> dict:
         return {
-            "metric": self.name,
-            "version": PROTOCOL_VERSION,
             "backend": "lpips 0.1.4",
             "net": self.net,
             "lpips_version": self.version,
             "input": "RGB [0,1] -> [-1,1], full resolution, no resize",
-            "aggregate": "mean of per-image values",
             "weights": self.weights,
-            "bootstrap": self.bootstrap,
         }
 
     @torch.no_grad()
     def values(self, pred, gt) -> list[float]:
-        check_pair(pred, gt)
-        p, g = to_float_nchw(pred, "lpips prediction"), to_float_nchw(gt, "lpips ground truth")
+        p, g = self.checked_pair(pred, gt, to_float_nchw)
         if min(p.shape[-2:]) < MIN_SIZE[self.net]:
             raise BenchError(
                 f"lpips ({self.net}) needs images of at least {MIN_SIZE[self.net]} px, got {tuple(p.shape[-2:])}"
             )
-        p, g = p.to(self.device), g.to(self.device)
         return self.model(p * 2 - 1, g * 2 - 1).flatten().double().cpu().tolist()

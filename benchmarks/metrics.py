@@ -7,13 +7,18 @@ Arms, each in its own process (peak RSS of the process and its children is measu
                 pair at a time, PIL -> [-1,1]) over the same folders
   ssim_cli      `bench evaluate --metrics ssim` as a command (start-up included) on --ssim-n pairs, versus
   ssim_skimage  a plain loop: PIL decode + skimage `structural_similarity` (Gaussian, sigma 1.5) per pair
-and the one-pass peak RSS at two set sizes (memory must not grow with N).
+  rss           one-pass peak RSS (--rss-metrics) at two set sizes: memory must not grow with N
+The ssim and rss arms run --repeat times, arms alternating, and report the min and the spread. With
+--before DIR (a checkout of the code before a change, e.g. `git archive main | tar -x -C DIR`) the bench
+arms also run DIR's code, side by side in the same run.
 
 Offline: the networks are seeded random stand-ins written into a temporary TORCH_HOME under the libraries'
 own file names (bench/metrics/standins.py), which costs the same per image as the real weights. Random
-weights produce denormal floats that slow CPU convolutions; every arm runs with denormals flushed.
+weights produce denormal floats that slow CPU convolutions; every torch arm runs with denormals flushed
+(the skimage loop imports no torch).
 
-    python benchmarks/metrics.py                       # CPU defaults: N=12 at 1024 px, RSS at 12 vs 48
+    python benchmarks/metrics.py                       # CPU defaults: N=12 at 1024 px, RSS at 12 vs 200
+    python benchmarks/metrics.py --arms ssim --ssim-n 30 --before /tmp/before   # SSIM speed-up, before/after
     python benchmarks/metrics.py --device cuda --n 200 --rss-n 50 200
 """
 
@@ -30,15 +35,27 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-CHILD_PRELUDE = """
-import json, os, resource, runpy, sys, torch
-torch.set_flush_denormal(True)
+REPORT_USAGE = """
+import json, os, resource, runpy, sys
 def _report():
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
     with open(os.environ["BENCH_RSS_FILE"], "w") as f:
         json.dump({"peak_rss_mib": max(me.ru_maxrss, kids.ru_maxrss) / 1024, "cpu_seconds": cpu}, f)
 """
+CHILD_PRELUDE = REPORT_USAGE + "import torch\ntorch.set_flush_denormal(True)\n"  # the arms that run torch
+
+
+def pair_loop(prelude: str, name: str, setup: str) -> str:
+    """Child code: SETUP defines score(pred_path, gt_path); the mean over the pairs of argv[1:3] is printed."""
+    return prelude + setup + f"""
+from pathlib import Path
+gt_dir, pred_dir = Path(sys.argv[1]), Path(sys.argv[2])
+values = [score(pred_dir / g.name, g) for g in sorted(gt_dir.glob("*.png"))]
+print("{name}", sum(values) / len(values))
+_report()
+"""
+
 
 PYTORCH_FID = (
     CHILD_PRELUDE
@@ -51,28 +68,21 @@ finally:
 """
 )
 
-LPIPS_LOOP = (
-    CHILD_PRELUDE
-    + """
+LPIPS_LOOP = pair_loop(CHILD_PRELUDE, "LPIPS", """
 import warnings
-from pathlib import Path
 import lpips, numpy as np
 from PIL import Image
-gt_dir, pred_dir, device = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+device = sys.argv[3]
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     model = lpips.LPIPS(net="alex", verbose=False).eval().to(device)
 def load(p):
     x = torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))).permute(2, 0, 1)[None].float() / 127.5 - 1
     return x.to(device)
-values = []
-with torch.no_grad():
-    for g in sorted(gt_dir.glob("*.png")):
-        values.append(model(load(pred_dir / g.name), load(g)).item())
-print("LPIPS", sum(values) / len(values))
-_report()
-"""
-)
+@torch.no_grad()
+def score(pred, gt):
+    return model(load(pred), load(gt)).item()
+""")
 
 ONE_PASS = (
     CHILD_PRELUDE
@@ -80,34 +90,26 @@ ONE_PASS = (
 from pathlib import Path
 from bench.metrics.standins import registry_for
 from bench.weights import weights_dir
-gt_dir, pred_dir, device, cache, use_cache = *sys.argv[1:5], sys.argv[5] == "1"
+gt_dir, pred_dir, device, cache, use_cache, metrics = *sys.argv[1:5], sys.argv[5] == "1", sys.argv[6].split(",")
 registry = registry_for({"inception-fid": weights_dir() / "pt_inception-2015-12-05-6726825d.pth",
                          "lpips-alex": weights_dir() / "alexnet-owt-7be5be79.pth"})
 from bench.metrics.evaluate import evaluate_folders
-rows, _ = evaluate_folders(gt_dir, pred_dir, metrics=["psnr", "ssim", "lpips", "fid"], device=device,
+rows, _ = evaluate_folders(gt_dir, pred_dir, metrics=metrics, device=device,
                            registry=registry, use_cache=use_cache, cache=Path(cache), progress=False)
 print(json.dumps({**{r["metric"]: r["value"] for r in rows}, "gt_cache": rows[-1].get("gt_cache")}))
 _report()
 """
 )
 
-SKIMAGE_SSIM_LOOP = (
-    CHILD_PRELUDE
-    + """
-from pathlib import Path
+SKIMAGE_SSIM_LOOP = pair_loop(REPORT_USAGE, "SSIM", """
 import numpy as np
 from PIL import Image
 from skimage.metrics import structural_similarity
-gt_dir, pred_dir = Path(sys.argv[1]), Path(sys.argv[2])
-values = []
-for g in sorted(gt_dir.glob("*.png")):
-    a, b = (np.asarray(Image.open(p).convert("RGB")) for p in (pred_dir / g.name, g))
-    values.append(structural_similarity(a, b, channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5,
-                                        use_sample_covariance=False))
-print("SSIM", sum(values) / len(values))
-_report()
-"""
-)
+def score(pred, gt):
+    a, b = (np.asarray(Image.open(p).convert("RGB")) for p in (pred, gt))
+    return structural_similarity(a, b, channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False)
+""")
 
 BENCH_CLI = (
     CHILD_PRELUDE
@@ -123,13 +125,17 @@ sys.exit(code)
 
 
 def make_folders(root: Path, n: int, size: int, seed: int = 0) -> tuple[Path, Path]:
-    """N synthetic 8-bit PNG pairs (smooth random fields + noise; prediction = blurred, noisier GT)."""
+    """N synthetic 8-bit PNG pairs (smooth random fields + noise; prediction = blurred, noisier GT).
+
+    Seeded, so a complete pair of folders left in --workdir by an earlier run is used again as it is."""
     import numpy as np
     import torch
     import torch.nn.functional as F
     from PIL import Image
 
-    gt_dir, pred_dir = root / f"gt{n}", root / f"pred{n}"
+    gt_dir, pred_dir = root / f"gt{n}-{size}px", root / f"pred{n}-{size}px"
+    if all(folder.is_dir() and len(list(folder.glob("*.png"))) == n for folder in (gt_dir, pred_dir)):
+        return gt_dir, pred_dir
     gt_dir.mkdir(parents=True, exist_ok=True)
     pred_dir.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
@@ -145,12 +151,14 @@ def make_folders(root: Path, n: int, size: int, seed: int = 0) -> tuple[Path, Pa
 
 
 def run_child(code: str, args: list[str], env: dict) -> dict:
+    """Run CODE in a fresh interpreter (in the temporary folder, so `import bench` follows PYTHONPATH)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         rss_file = f.name
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", code, *args],
         env={**env, "BENCH_RSS_FILE": rss_file},
+        cwd=tempfile.gettempdir(),
         capture_output=True,
         text=True,
     )
@@ -167,18 +175,32 @@ def run_child(code: str, args: list[str], env: dict) -> dict:
     }
 
 
+def spread(runs: list[dict], key: str = "seconds") -> dict:
+    """Min, max and every value of KEY over repeated runs of one arm."""
+    values = [run[key] for run in runs]
+    return {f"{key}_min": min(values), f"{key}_max": max(values), key: values}
+
+
+ARMS = ("throughput", "ssim", "rss")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
     parser.add_argument("--n", type=int, default=12, help="image pairs for the throughput comparison")
-    parser.add_argument("--rss-n", type=int, nargs=2, default=[12, 48], help="two set sizes for peak RSS")
     parser.add_argument("--ssim-n", type=int, default=30, help="image pairs for the SSIM command-vs-skimage arm")
+    parser.add_argument("--rss-n", type=int, nargs=2, default=[12, 200], help="two set sizes for peak RSS")
+    parser.add_argument("--rss-metrics", default="psnr,ssim", help="metrics of the peak-RSS one pass")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each ssim/rss arm, alternating (default 3)")
+    parser.add_argument("--before", metavar="DIR", help="a checkout of the code before the change: bench arms "
+                        "run it too, side by side")
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--workdir", help="keep images and weights here (default: a temporary folder)")
-    parser.add_argument("--skip-rss", action="store_true", help="leave out the peak-RSS arm")
-    parser.add_argument("--skip-ssim", action="store_true", help="leave out the SSIM command-vs-skimage arm")
-    parser.add_argument("--only-ssim", action="store_true", help="only the SSIM command-vs-skimage arm")
     args = parser.parse_args()
+    arms = [arm.strip() for arm in args.arms.split(",") if arm.strip()]
+    if set(arms) - set(ARMS):
+        parser.error(f"--arms: unknown {sorted(set(arms) - set(ARMS))}; choose from {', '.join(ARMS)}")
 
     from bench.metrics.standins import write_alexnet, write_fid_inception
 
@@ -187,13 +209,11 @@ def main() -> None:
         checkpoints = root / "torch_home" / "hub" / "checkpoints"
         write_fid_inception(checkpoints)
         write_alexnet(checkpoints)
-        env = {
-            **os.environ,
-            "TORCH_HOME": str(root / "torch_home"),
-            "BENCH_REPO": str(REPO),
-            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        }
+        env = {**os.environ, "TORCH_HOME": str(root / "torch_home")}
         env.pop("PANINI_BENCH_WEIGHTS", None)
+        trees = {"after": REPO, **({"before": Path(args.before).resolve()} if args.before else {})}
+        envs = {label: {**env, "PYTHONPATH": str(tree) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+                for label, tree in trees.items()}
 
         import torch
 
@@ -202,52 +222,81 @@ def main() -> None:
             "threads": torch.get_num_threads(),
             "load_average_1min_at_start": round(os.getloadavg()[0], 2),
             "size": args.size,
+            "code": {label: str(tree) for label, tree in trees.items()},
             "weights": "seeded random stand-ins (BN-calibrated FID Inception, random AlexNet), denormals flushed",
         }
-        if not args.only_ssim:
-            report.update(throughput_and_rss(root, args, env))
-        if not args.skip_ssim:
-            report["ssim_command_vs_skimage_loop"] = ssim_arm(root, args, env)
+        if "throughput" in arms:
+            report.update(throughput(root, args, envs["after"]))
+        if "ssim" in arms:
+            report["ssim_command_vs_skimage_loop"] = ssim_arm(root, args, envs)
+        if "rss" in arms:
+            report["one_pass_peak_rss"] = rss_arm(root, args, envs)
         report["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(report, indent=2))
 
 
-def ssim_arm(root: Path, args, env: dict) -> dict:
+def ssim_arm(root: Path, args, envs: dict) -> dict:
     """`bench evaluate --metrics ssim` (a whole command, start-up included) versus a plain skimage loop."""
     gt_dir, pred_dir = make_folders(root, args.ssim_n, args.size)
     scores = root / "ssim.json"
-    command = ["evaluate", "--gt", str(gt_dir), "--pred", str(pred_dir), "--metrics", "ssim", "--device", args.device]
-    ours = run_child(BENCH_CLI, [*command, "--json", str(scores)], env)
-    loop = run_child(SKIMAGE_SSIM_LOOP, [str(gt_dir), str(pred_dir)], env)
-    ours_ssim = json.loads(scores.read_text())["results"][0]["value"]
-    loop_ssim = float(loop["stdout"].rsplit("SSIM", 1)[1])
-    return {
-        "n_pairs": args.ssim_n,
-        "bench_evaluate_ssim": ours,
-        "skimage_loop": loop,
-        "speedup": round(loop["seconds"] / ours["seconds"], 2),
-        "abs_diff_of_mean": abs(ours_ssim - loop_ssim),
-    }
+    command = ["evaluate", "--gt", str(gt_dir), "--pred", str(pred_dir), "--metrics", "ssim", "--device", args.device,
+               "--json", str(scores)]
+    runs: dict[str, list] = {label: [] for label in [*envs, "skimage"]}
+    means = {}
+    for _ in range(args.repeat):
+        for label, env in envs.items():
+            runs[label].append(run_child(BENCH_CLI, command, env))
+            means[label] = json.loads(scores.read_text())["results"][0]["value"]
+        runs["skimage"].append(run_child(SKIMAGE_SSIM_LOOP, [str(gt_dir), str(pred_dir)], envs["after"]))
+        means["skimage"] = float(runs["skimage"][-1]["stdout"].rsplit("SSIM", 1)[1])
+    report = {"n_pairs": args.ssim_n, "repeat": args.repeat, "skimage_loop": spread(runs["skimage"])}
+    for label in envs:
+        ratios = [loop["seconds"] / ours["seconds"] for ours, loop in zip(runs[label], runs["skimage"], strict=True)]
+        report[f"bench_evaluate_ssim_{label}"] = {
+            **spread(runs[label]),
+            **spread(runs[label], "cpu_seconds"),
+            "speedup_vs_skimage_of_min_times": round(spread(runs["skimage"])["seconds_min"]
+                                                     / spread(runs[label])["seconds_min"], 2),
+            "speedup_vs_skimage_per_round": [round(r, 2) for r in ratios],
+            "abs_diff_of_mean_vs_skimage": abs(means[label] - means["skimage"]),
+        }
+    return report
 
 
-def throughput_and_rss(root: Path, args, env: dict) -> dict:
-    """One pass (cold and warm GT cache) versus pytorch-fid + an LPIPS loop; one-pass peak RSS at two N."""
+def rss_arm(root: Path, args, envs: dict) -> dict:
+    """One-pass peak RSS at two set sizes: the growth from the smaller to the larger must stay within 3%."""
+    folders = {n: make_folders(root, n, args.size) for n in args.rss_n}
+    cache = root / "cache"
+    peaks = {label: {n: [] for n in args.rss_n} for label in envs}
+    for _ in range(args.repeat):
+        for n, (gt_dir, pred_dir) in folders.items():
+            for label, env in envs.items():
+                child_args = [str(gt_dir), str(pred_dir), args.device, str(cache), "0", args.rss_metrics]
+                peaks[label][n].append(run_child(ONE_PASS, child_args, env)["peak_rss_mib"])
+    small, large = args.rss_n
+    report = {"metrics": args.rss_metrics, "repeat": args.repeat}
+    for label, by_n in peaks.items():
+        growth = [100 * (b / a - 1) for a, b in zip(by_n[small], by_n[large], strict=True)]
+        report[label] = {
+            **{f"peak_rss_mib_n{n}": values for n, values in by_n.items()},
+            f"growth_percent_{small}_to_{large}_of_min_peaks": round(100 * (min(by_n[large]) / min(by_n[small]) - 1),
+                                                                     1),
+            f"growth_percent_{small}_to_{large}_per_round": [round(g, 1) for g in growth],
+        }
+    return report
+
+
+def throughput(root: Path, args, env: dict) -> dict:
+    """One pass (cold and warm GT cache) versus pytorch-fid + an LPIPS loop."""
     gt_dir, pred_dir = make_folders(root, args.n, args.size)
     n = args.n
     cache = root / "cache"  # empty: the first run is cold and writes the GT features, the second reads them
-    one = run_child(ONE_PASS, [str(gt_dir), str(pred_dir), args.device, str(cache), "1"], env)
-    warm = run_child(ONE_PASS, [str(gt_dir), str(pred_dir), args.device, str(cache), "1"], env)
+    one_pass = [str(gt_dir), str(pred_dir), args.device, str(cache), "1", "psnr,ssim,lpips,fid"]
+    one = run_child(ONE_PASS, one_pass, env)
+    warm = run_child(ONE_PASS, one_pass, env)
     fid = run_child(PYTORCH_FID, [str(gt_dir), str(pred_dir), "--device", args.device], env)
     lp = run_child(LPIPS_LOOP, [str(gt_dir), str(pred_dir), args.device], env)
     separate_s = fid["seconds"] + lp["seconds"]
-
-    rss = {}
-    for size_n in [] if args.skip_rss else args.rss_n:
-        if size_n == n:
-            rss[str(size_n)] = one["peak_rss_mib"]
-            continue
-        g, p = make_folders(root, size_n, args.size)
-        rss[str(size_n)] = run_child(ONE_PASS, [str(g), str(p), args.device, str(cache), "0"], env)["peak_rss_mib"]
 
     ours = json.loads(one["stdout"].splitlines()[-1])
     cli_fid = float(fid["stdout"].rsplit("FID:", 1)[1])
@@ -267,7 +316,6 @@ def throughput_and_rss(root: Path, args, env: dict) -> dict:
         "speedup_warm": round(separate_s / warm["seconds"], 2),
         "cpu_seconds_ratio_cold": round((fid["cpu_seconds"] + lp["cpu_seconds"]) / one["cpu_seconds"], 2),
         "cpu_seconds_ratio_warm": round((fid["cpu_seconds"] + lp["cpu_seconds"]) / warm["cpu_seconds"], 2),
-        "one_pass_peak_rss_mib_by_n": rss,
         "agreement": {
             "fid_rel_diff_vs_pytorch_fid_cli": abs(ours["fid"] - cli_fid) / abs(cli_fid),
             "lpips_abs_diff_vs_loop": abs(ours["lpips"] - loop_lpips),

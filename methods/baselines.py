@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
+from bench.messages import pick
 from bench.methods.builder import ModelFamily, build_model
 from bench.methods.registry import Method, MethodSpec
 
@@ -67,12 +67,10 @@ def build_with_output_policy(family: ModelFamily, spec: MethodSpec, output_polic
                              device) -> tuple[nn.Module, MethodSpec, int | None, dict]:
     """Build an MFR baseline with a native_size output (512) for a GT twice that size (1024): the model,
     the spec as restored, the side length to resize the output to (None = keep) and the protocol."""
-    if output_policy not in OUTPUT_POLICIES:
-        raise BenchError(f"{spec.name}: unknown output_policy {output_policy!r}; choose one of "
-                         f"{sorted(OUTPUT_POLICIES)}")
+    policy_text = pick(OUTPUT_POLICIES, output_policy, "output_policy", spec.name)
     model = build_model(family, config, weights, spec.weights[0], random_init_seed, device)
     native = native_size(model)
-    protocol = {"output_policy": output_policy, "output_policy_text": OUTPUT_POLICIES[output_policy],
+    protocol = {"output_policy": output_policy, "output_policy_text": policy_text,
                 "input": f"RGB [-1, 1], {native}x{native}"}
     if output_policy == "downsample-gt":
         protocol["eval_size"] = native

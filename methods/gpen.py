@@ -14,6 +14,7 @@ from torch import nn
 
 from bench.errors import BenchError
 from bench.io import QUANTIZE
+from bench.messages import pick
 from bench.methods.baselines import BaselineMethod, baseline_family, build_with_output_policy
 from bench.methods.checkpoints import take_prefix
 from bench.methods.stylegan2 import ConvLayer, EqualLinear, StyleGAN2Generator, rosinality_to_ours
@@ -74,12 +75,11 @@ def create_gpen(spec, weights=None, device="cpu", output_policy: str = "bicubic"
     `quantize`: "truncate" (default) writes 8-bit outputs as GPEN's own `tensor2img` does
     (`astype(np.uint8)` after clipping); "round" is the rounding every other method uses.
     """
-    if quantize not in QUANTIZE:
-        raise BenchError(f"{spec.name}: unknown quantize {quantize!r}; choose one of {', '.join(QUANTIZE)}")
+    quantize_text = pick(QUANTIZE, quantize, "quantize", spec.name)
     model, spec, out_resize, protocol = build_with_output_policy(
         FAMILY, spec, output_policy, lambda m: m.generator.size, config, weights, random_init_seed, device)
     protocol["noise"] = "none (encoder features)"
-    protocol["quantize"] = f"{quantize}: {QUANTIZE[quantize]}"
+    protocol["quantize"] = f"{quantize}: {quantize_text}"
     method = BaselineMethod(spec, model, device, protocol, out_resize=out_resize)
     method.quantize = quantize
     return method

@@ -28,16 +28,20 @@ def tiny_mfr() -> PaniniNet:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task,name", [("mfr", "panini-mfr"), ("sr", "panini-sr16")])
-def test_official_golden_vectors(task, name, tmp_path):
+def test_official_golden_vectors(task, name, tmp_path, monkeypatch):
     """Released-file layout -> public loader -> one full-size forward == the official code's output."""
     model_id = f"panini_{task}"
     spec, stored, expected = load_spec(model_id)
     check_fills(spec, stored)
     checkpoint = official_checkpoint(model_id, spec, stored)
+    reads = []
     if task == "mfr":  # through a file once (torch.load weights_only=True), as a loaded dict for SR
         torch.save(checkpoint, tmp_path / "panini.pth")
         checkpoint = tmp_path / "panini.pth"
+        load = torch.load
+        monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or load(*a, **k))
     method = create_method(name, weights=checkpoint)
+    assert len(reads) == (task == "mfr")  # a 1.5 GB release is read once
     lq = fixture_input(spec) * 2 - 1  # the model's native input: RGB in [-1, 1]
     with torch.no_grad():
         out = method.model.analyze(lq)

@@ -110,6 +110,19 @@ def test_missing_validation_folder_fails_before_the_model_is_built(tmp_path, mon
         PaniniTrainer(config, Dist.from_env("cpu"))
 
 
+def test_udrl_trainer_refuses_pair_folders_before_the_model_is_built(tmp_path, monkeypatch):
+    from bench.distributed import Dist
+    from bench.methods.train import udrl
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the model was built before the data was checked")
+
+    monkeypatch.setattr(udrl.MoCo, "__init__", no_build)
+    config = tiny("udrl", tmp_path, f"data.pairs={pairs_value(write_pairs(tmp_path, 3))}")
+    with pytest.raises(BenchError, match="UDRL makes its pairs on the fly"):
+        udrl.UdrlTrainer(config, Dist.from_env("cpu"))
+
+
 # -- the carved validation set ---------------------------------------------------------------------
 
 

@@ -19,7 +19,6 @@ import math
 import re
 import types
 import typing
-from pathlib import Path
 from typing import Any, Literal
 
 import tomllib
@@ -37,16 +36,6 @@ def setting(default: Any = dataclasses.MISSING, *, minimum: float | None = None,
 
 
 # ----------------------------------------------------------------------------- reading
-
-def read_toml(path: Path) -> dict:
-    """A TOML file as a dict; a broken file is a BenchError naming it."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise BenchError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise BenchError(f"{path}: not a text file ({exc})") from None
-
 
 def from_data(cls: type, data: Any, where: str, prefix: str = "") -> Any:
     """Build dataclass `cls` from plain data; strict about keys, types, choices and minimums."""

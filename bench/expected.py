@@ -42,11 +42,9 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import tomllib
-
 from bench.config import to_toml
 from bench.errors import BenchError
-from bench.io import as_float
+from bench.io import as_float, read_toml
 
 DIRECTIONS = ("higher", "lower", "both")
 CLAIM_TYPES = ("order", "params", "trend", "slope")
@@ -111,12 +109,7 @@ class Claim:
 
 
 def _read_toml(path: Path) -> dict:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BenchError(f"expected-values file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BenchError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "expected-values file")
     for key in data:
         if key not in ("values", "claims", "meta"):
             raise BenchError(f"{path}: unknown top-level key '{key}' (known: meta, values, claims)")

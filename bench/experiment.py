@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bench.config import apply_overrides, from_data, read_toml, setting, to_data
+from bench.config import apply_overrides, from_data, setting, to_data
 from bench.errors import BenchError
+from bench.io import read_toml
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 EXPECTED_DIR = CONFIG_DIR / "expected"

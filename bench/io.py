@@ -127,14 +127,28 @@ def write_json(path: str | Path, value: Any) -> None:
     atomic_write_text(path, dumps(value, indent=2) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
+def _read_parsed(path: str | Path, parse, kind: str, what: str, fix: str) -> Any:
+    """`parse` of a UTF-8 file; a missing, undecodable or unparsable file is a BenchError naming it."""
     path = Path(path)
+    label = f"{what} {path}" if what else str(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BenchError(f"{path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise BenchError(f"{path} is not valid JSON ({exc}); delete it and run again") from None
+        raise BenchError(f"{label} does not exist") from None
+    except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError alike
+        raise BenchError(f"{label} is not valid {kind} ({exc}); {fix}") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file the bench wrote itself (run state); a broken one is rewritten by running again."""
+    return _read_parsed(path, json.loads, "JSON", "", "delete it and run again")
+
+
+def read_toml(path: str | Path, what: str = "TOML file") -> dict:
+    """A TOML file a user wrote (`what`: its role, for the message)."""
+    import tomllib
+
+    return _read_parsed(path, tomllib.loads, "TOML", what, "fix the file")
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:

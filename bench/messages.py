@@ -17,8 +17,9 @@ def short_list(items: Iterable[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def pick(table: Mapping[str, T], name: str, what: str) -> T:
-    """table[name], or a BenchError naming the unknown `what` and the names to choose from."""
+def pick(table: Mapping[str, T], name: str, what: str, where: str = "") -> T:
+    """table[name], or a BenchError naming the unknown `what` (in `where`) and the names to choose from."""
     if name not in table:
-        raise BenchError(f"unknown {what} {name!r}; choose from {', '.join(table)}")
+        prefix = f"{where}: " if where else ""
+        raise BenchError(f"{prefix}unknown {what} {name!r}; choose from {', '.join(table)}")
     return table[name]

@@ -100,7 +100,7 @@ class RunState:
 class Runner:
     def __init__(self, exp: Experiment, out: str | Path, device: str = "cpu", resume: bool = False,
                  testset_root: str | Path | None = None, progress: bool | None = None, log=print,
-                 overwrite: bool = False):
+                 overwrite: bool = False, metric_registry=None):
         self.exp = exp
         self.settings = exp.spec.experiment
         self.out = Path(out)
@@ -113,7 +113,7 @@ class Runner:
         self.log = log if self.dist.main else (lambda *a, **k: None)
         self.batch_size = self.settings.batch_size
         self.seed = self.settings.seed
-        self.metrics = RunMetrics(exp.spec, self.device, self.log)
+        self.metrics = RunMetrics(exp.spec, self.device, self.log, metric_registry)
 
     # -- run folder --------------------------------------------------------------------------
     def _open(self) -> RunState:

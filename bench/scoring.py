@@ -14,9 +14,12 @@ from bench.experiment import ExperimentConfig
 
 
 class RunMetrics:
-    def __init__(self, config: ExperimentConfig, device: str, log=print):
+    """`registry`: where metric weights are looked up (None: the default; benchmarks pass stand-ins)."""
+
+    def __init__(self, config: ExperimentConfig, device: str, log=print, registry=None):
         self.config = config
         self.device = device
+        self.registry = registry
         self.log = log
         self._cache: dict[str, Any] = {}
 
@@ -55,7 +58,7 @@ class RunMetrics:
         key = json.dumps(names)
         metrics = self._cache.get(key)
         if metrics is None:
-            built = build_metrics(names, device=self.device, options=self.config.metric_options,
+            built = build_metrics(names, device=self.device, options=self.config.metric_options, registry=self.registry,
                                   ci_resamples=self.config.experiment.bootstrap, ci_seed=self.config.experiment.seed)
             metrics = self._cache[key] = list(dict.fromkeys(built.values()))
         for metric in metrics:

@@ -63,13 +63,14 @@ resize_output = "bicubic"
 """
 
 
-def timed_run(exp, out: Path, device: str, resume: bool = False) -> dict:
+def timed_run(exp, out: Path, device: str, resume: bool = False, metric_registry=None) -> dict:
     from bench.io import read_json
     from bench.reports.html import render_report
     from bench.runner import Runner
 
     start = time.perf_counter()
-    Runner(exp, out, device=device, resume=resume, progress=False, log=lambda *a, **k: None).run()
+    Runner(exp, out, device=device, resume=resume, progress=False, log=lambda *a, **k: None,
+           metric_registry=metric_registry).run()
     run_s = time.perf_counter() - start
     start = time.perf_counter()
     render_report(out)
@@ -101,23 +102,16 @@ def paper_experiment(name: str, max_images: int | None, arch: str):
     return Experiment(parse_experiment(data, source), source, CONFIG_DIR), bundled
 
 
-def metric_stand_ins(root: Path) -> None:
-    """Seeded random FID Inception and LPIPS AlexNet files in a fresh TORCH_HOME, accepted by the registry.
-
-    The runner has no registry argument, so the default registry of this process takes their digests.
-    """
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from metric_weights import registry_for, write_alexnet, write_fid_inception
-
-    from bench.weights import DEFAULT_REGISTRY
+def metric_stand_ins(root: Path):
+    """Seeded random FID Inception and LPIPS AlexNet files in a fresh TORCH_HOME; the registry that accepts them."""
+    from bench.metrics.standins import registry_for, write_alexnet, write_fid_inception
 
     os.environ["TORCH_HOME"] = str(root / "torch_home")
     os.environ["PANINI_BENCH_CACHE"] = str(root / "cache")  # no cached GT features from earlier runs
     os.environ.pop("PANINI_BENCH_WEIGHTS", None)
     checkpoints = root / "torch_home" / "hub" / "checkpoints"
     files = {"inception-fid": write_fid_inception(checkpoints), "lpips-alex": write_alexnet(checkpoints)}
-    stand_ins = registry_for(files)
-    DEFAULT_REGISTRY._by_name.update({name: stand_ins.get(name) for name in files})
+    return registry_for(files)
 
 
 def project(sizes: list[int], seconds: list[float], target: int) -> float:
@@ -131,7 +125,8 @@ def project(sizes: list[int], seconds: list[float], target: int) -> float:
     return max(0.0, seconds[0] - per_image * sizes[0]) + per_image * target
 
 
-def time_paper(root: Path, device: str, sizes: list[int | None], arch: str, names: list[str]) -> dict:
+def time_paper(root: Path, device: str, sizes: list[int | None], arch: str, names: list[str],
+               metric_registry=None) -> dict:
     """Each paper experiment by stage at min(N, bundled) images for each N, projected to the bundled count."""
     experiments, projected_total = {}, 0.0
     for name in names:
@@ -141,7 +136,7 @@ def time_paper(root: Path, device: str, sizes: list[int | None], arch: str, name
             used = sum(t["count"] for t in exp.config["testsets"])
             if runs and used == runs[-1]["images"]:
                 break  # the bundled count is below this size: already measured
-            timed = timed_run(exp, root / f"{name}-{max_images}", device)
+            timed = timed_run(exp, root / f"{name}-{max_images}", device, metric_registry=metric_registry)
             stages = {**timed.pop("breakdown_s"), "report": timed["report_s"]}
             runs.append({"images": used, "stages_s": {k: stages.get(k, 0.0) for k in STAGES}, **timed})
         target = sum(bundled.values())
@@ -197,10 +192,10 @@ def main(argv: list[str] | None = None) -> None:
             if args.device == "cpu":
                 torch.set_flush_denormal(True)  # random networks make denormals that slow CPU convolutions
                 result["flush_denormal"] = True
-            metric_stand_ins(root)
+            registry = metric_stand_ins(root)
             arch = args.arch or ("official" if args.device.startswith("cuda") else "tiny")
             result["paper"] = time_paper(root, args.device, [None] if args.full else sorted(args.paper), arch,
-                                         args.experiments)
+                                         args.experiments, registry)
             result["date"] = time.strftime("%Y-%m-%d", time.gmtime())
             return
         if not args.skip_ci:

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
-from bench.methods.builder import ModelFamily
+from bench.messages import pick
+from bench.methods.builder import ModelFamily, build_model
 from bench.methods.registry import Method, MethodSpec
 
 # How a 512-px result meets the 1024-px MFR ground truth (Table 1 is at 1024; the paper does not say).
@@ -62,13 +62,17 @@ class BaselineMethod(Method):
             return out.float()
 
 
-def apply_output_policy(spec: MethodSpec, policy: str, native_size: int) -> tuple[MethodSpec, int | None, dict]:
-    """MFR methods with a native_size output (512) for a GT twice that size (1024): the spec as
-    restored, the side length to resize the output to (None = keep) and the protocol entry."""
-    if policy not in OUTPUT_POLICIES:
-        raise BenchError(f"{spec.name}: unknown output_policy {policy!r}; choose one of {sorted(OUTPUT_POLICIES)}")
-    protocol = {"output_policy": policy, "output_policy_text": OUTPUT_POLICIES[policy]}
-    if policy == "downsample-gt":
-        protocol["eval_size"] = native_size
-        return dataclasses.replace(spec, in_size=native_size, out_size=native_size), None, protocol
-    return dataclasses.replace(spec, in_size=native_size, out_size=2 * native_size), 2 * native_size, protocol
+def build_with_output_policy(family: ModelFamily, spec: MethodSpec, output_policy: str,
+                             native_size: Callable[[nn.Module], int], config, weights, random_init_seed,
+                             device) -> tuple[nn.Module, MethodSpec, int | None, dict]:
+    """Build an MFR baseline with a native_size output (512) for a GT twice that size (1024): the model,
+    the spec as restored, the side length to resize the output to (None = keep) and the protocol."""
+    policy_text = pick(OUTPUT_POLICIES, output_policy, "output_policy", spec.name)
+    model = build_model(family, config, weights, spec.weights[0], random_init_seed, device)
+    native = native_size(model)
+    protocol = {"output_policy": output_policy, "output_policy_text": policy_text,
+                "input": f"RGB [-1, 1], {native}x{native}"}
+    if output_policy == "downsample-gt":
+        protocol["eval_size"] = native
+        return model, dataclasses.replace(spec, in_size=native, out_size=native), None, protocol
+    return model, dataclasses.replace(spec, in_size=native, out_size=2 * native), 2 * native, protocol

@@ -88,11 +88,12 @@ def choose_settings(family: ModelFamily, config: Any) -> tuple[Any, bool]:
 
 
 def build_model(family: ModelFamily, config: Any = None, weights: Any = None, weights_name: str | None = None,
-                random_init_seed: int | None = None, device: str | torch.device = "cpu") -> nn.Module:
+                random_init_seed: int | None = None, device: str | torch.device = "cpu",
+                weights_label: str | None = None) -> nn.Module:
     """The network in eval mode on `device`: seeded random weights, or a checkpoint loaded strictly.
 
     weights: a checkpoint path, a loaded dict, or None for the registry's release `weights_name`
-    (which only fits the official settings).
+    (which only fits the official settings). weights_label: the file a loaded dict was read from, for errors.
     """
     settings, official = choose_settings(family, config)
     if random_init_seed is not None:
@@ -108,14 +109,15 @@ def build_model(family: ModelFamily, config: Any = None, weights: Any = None, we
         from bench.weights import resolve
 
         weights = resolve(weights_name)
-    load_checkpoint(model, family, weights, weights_name)
+    load_checkpoint(model, family, weights, weights_name, weights_label)
     return model.to(device).eval()
 
 
 def load_checkpoint(model: nn.Module, family: ModelFamily, source: str | Path | Mapping[str, Any],
-                    weights_name: str | None = None) -> nn.Module:
-    """Read `source` (weights_only), convert it with the family's filter and load it strictly."""
-    where = f" {source}" if isinstance(source, (str, Path)) else ""
+                    weights_name: str | None = None, label: str | None = None) -> nn.Module:
+    """Read `source` (weights_only), convert it with the family's filter and load it strictly.
+    `label`: where an already loaded `source` came from, so errors still name the file."""
+    where = f" {label or source}" if label or isinstance(source, (str, Path)) else ""
     what = f"{family.name} weights{where} (expected {family.layout})"
     try:
         checkpoint = read_checkpoint(source, what)

@@ -22,10 +22,10 @@ def read_checkpoint(source: str | Path | Mapping[str, Any], what: str = "checkpo
     if isinstance(source, Mapping):
         return dict(source)
     path = Path(source)
-    if not path.is_file():
-        raise BenchError(f"{what}: file {path} does not exist; pass an existing checkpoint path")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise BenchError(f"{what}: file {path} does not exist; pass an existing checkpoint path") from None
     except Exception as exc:  # corrupted file, pickle with disallowed types, ...
         raise BenchError(f"{what}: cannot read {path} with torch.load(weights_only=True): {exc}") from exc
     if not isinstance(loaded, Mapping):
@@ -49,13 +49,9 @@ def check_keys(module: torch.nn.Module, state: Mapping[str, Any], what: str) -> 
         for key in sorted(set(own) & set(state))
         if tuple(getattr(state[key], "shape", ())) != tuple(own[key].shape)
     ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing key(s): {short_list(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {short_list(unexpected)}")
-    if wrong_shape:
-        problems.append(f"{len(wrong_shape)} key(s) with a wrong shape (file vs model): {short_list(wrong_shape)}")
+    kinds = (("missing key(s)", missing), ("unexpected key(s)", unexpected),
+             ("key(s) with a wrong shape (file vs model)", wrong_shape))
+    problems = [f"{len(keys)} {kind}: {short_list(keys)}" for kind, keys in kinds if keys]
     if problems:
         raise BenchError(
             f"{what}: the checkpoint does not match the model: " + "; ".join(problems)

@@ -19,8 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import BenchError
-from bench.methods.baselines import BaselineMethod, apply_output_policy, baseline_family
-from bench.methods.builder import build_model
+from bench.methods.baselines import BaselineMethod, baseline_family, build_with_output_policy
 from bench.methods.stylegan2 import StyleGAN2Generator, SynthesisHooks, default_channels
 
 LAYOUT = "GFPGANv1Clean file: {'params_ema' or 'params': {conv_body_*, condition_*, stylegan_decoder.*, ...}}"
@@ -183,9 +182,7 @@ def create_gfpgan(
     if noise_generator is not None and not isinstance(noise_generator, torch.Generator):
         kind = type(noise_generator).__name__
         raise BenchError(f"{spec.name}: noise_generator must be a torch.Generator, got {kind}")
-    model = build_model(FAMILY, config, weights, spec.weights[0], random_init_seed, device)
-    native = model.stylegan_decoder.size
-    spec, out_resize, protocol = apply_output_policy(spec, output_policy, native)
+    model, spec, out_resize, protocol = build_with_output_policy(
+        FAMILY, spec, output_policy, lambda m: m.stylegan_decoder.size, config, weights, random_init_seed, device)
     protocol["noise"] = "stored noise maps" if noise_generator is None else "random per call (explicit generator)"
-    protocol["input"] = f"RGB [-1, 1], {native}x{native}"
     return GFPGANMethod(spec, model, device, protocol, out_resize=out_resize, noise_generator=noise_generator)

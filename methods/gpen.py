@@ -14,8 +14,8 @@ from torch import nn
 
 from bench.errors import BenchError
 from bench.io import QUANTIZE
-from bench.methods.baselines import BaselineMethod, apply_output_policy, baseline_family
-from bench.methods.builder import build_model
+from bench.messages import pick
+from bench.methods.baselines import BaselineMethod, baseline_family, build_with_output_policy
 from bench.methods.checkpoints import take_prefix
 from bench.methods.stylegan2 import ConvLayer, EqualLinear, StyleGAN2Generator, rosinality_to_ours
 
@@ -75,14 +75,11 @@ def create_gpen(spec, weights=None, device="cpu", output_policy: str = "bicubic"
     `quantize`: "truncate" (default) writes 8-bit outputs as GPEN's own `tensor2img` does
     (`astype(np.uint8)` after clipping); "round" is the rounding every other method uses.
     """
-    if quantize not in QUANTIZE:
-        raise BenchError(f"{spec.name}: unknown quantize {quantize!r}; choose one of {', '.join(QUANTIZE)}")
-    model = build_model(FAMILY, config, weights, spec.weights[0], random_init_seed, device)
-    native = model.generator.size
-    spec, out_resize, protocol = apply_output_policy(spec, output_policy, native)
+    quantize_text = pick(QUANTIZE, quantize, "quantize", spec.name)
+    model, spec, out_resize, protocol = build_with_output_policy(
+        FAMILY, spec, output_policy, lambda m: m.generator.size, config, weights, random_init_seed, device)
     protocol["noise"] = "none (encoder features)"
-    protocol["input"] = f"RGB [-1, 1], {native}x{native}"
-    protocol["quantize"] = f"{quantize}: {QUANTIZE[quantize]}"
+    protocol["quantize"] = f"{quantize}: {quantize_text}"
     method = BaselineMethod(spec, model, device, protocol, out_resize=out_resize)
     method.quantize = quantize
     return method

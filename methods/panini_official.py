@@ -165,30 +165,33 @@ class PaniniMethod(Method):
 
 def build_panini(task: str, weights: Any = None, device: str = "cpu", config: PaniniConfig | str | None = None,
                  fusion: str = "dafi", weights_name: str | None = None, random_init_seed: int | None = None,
-                 ) -> PaniniNet:
+                 weights_label: str | None = None) -> PaniniNet:
     """A PaniniNet with weights: a file/dict (official or ours), the cached release, or a seeded random init."""
-    return build_model(panini_family(task, fusion), config, weights, weights_name, random_init_seed, device)
+    return build_model(panini_family(task, fusion), config, weights, weights_name, random_init_seed, device,
+                       weights_label)
 
 
 METHOD_NAMES = {("mfr", "dafi"): "panini-mfr", ("sr", "dafi"): "panini-sr16", ("sr", "catconv"): "panini-catconv-sr16"}
 
 
-def _trained_weights(name: str, weights: Any, config: PaniniConfig | str | None) -> tuple[Any, Any]:
-    """(weights, config) for the build: a file from `bench train panini` brings its own model configuration.
+def _trained_weights(name: str, weights: Any, config: PaniniConfig | str | None) -> tuple[Any, Any, str | None]:
+    """(weights, config, label) for the build: a file from `bench train panini` brings its own model configuration.
 
     `generator.pth` and `checkpoints/iter_*.pt` rebuild the network they were trained as (size, fusion,
     in/out size); one of another task or fusion is an error naming the method it belongs to. Other
-    weights (official releases, plain state dicts) pass through unchanged and are read again by the
-    builder, which names the file in its errors.
+    weights (official releases, plain state dicts) go to the builder as the dict read here (a release
+    is 1.5 GB: it is read once), with the file name as label for its errors.
     """
     from bench.methods.train.checkpoint import trained_panini
 
     if weights is None:
-        return weights, config
-    what = f"{name} weights {weights}" if isinstance(weights, (str, Path)) else f"{name} weights"
-    trained = trained_panini(read_checkpoint(weights, what), what)
+        return weights, config, None
+    label = str(weights) if isinstance(weights, (str, Path)) else None
+    what = f"{name} weights {label}" if label else f"{name} weights"
+    checkpoint = read_checkpoint(weights, what)
+    trained = trained_panini(checkpoint, what)
     if trained is None:
-        return weights, config
+        return checkpoint, config, label
     state, saved = trained
     belongs = METHOD_NAMES.get((saved.task, saved.fusion))
     if belongs != name:
@@ -198,12 +201,12 @@ def _trained_weights(name: str, weights: Any, config: PaniniConfig | str | None)
     if config is not None and choose_settings(panini_family(saved.task, saved.fusion), config)[0] != saved:
         raise BenchError(f"{what} carries its own model configuration (in_size={saved.in_size}, "
                          f"out_size={saved.out_size}); drop the config option")
-    return {"state_dict": state}, saved
+    return {"state_dict": state}, saved, label
 
 
 def _factory(task: str, fusion: str, weights_name: str | None):
     def factory(spec: MethodSpec, weights: Any = None, device: str = "cpu", **options: Any) -> PaniniMethod:
-        weights, config = _trained_weights(spec.name, weights, options.pop("config", None))
+        weights, config, label = _trained_weights(spec.name, weights, options.pop("config", None))
         seed = options.pop("random_init_seed", None)
         channels_last = bool(options.pop("channels_last", False))
         precision = options.pop("precision", "fp32")
@@ -214,7 +217,7 @@ def _factory(task: str, fusion: str, weights_name: str | None):
                 "precision, cuda_graph"
             )
         check_fast_inference(spec.name, device, precision, cuda_graph)  # before the (slow) model build
-        model = build_panini(task, weights, device, config, fusion, weights_name, seed)
+        model = build_panini(task, weights, device, config, fusion, weights_name, seed, label)
         model.set_channels_last(channels_last)
         in_size = model.config.in_size
         if in_size != spec.in_size or model.config.out_size != spec.out_size:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import BenchError
+from bench.messages import pick
 from bench.methods.baselines import BaselineMethod, baseline_family
 from bench.methods.builder import build_model
 from bench.methods.checkpoints import take_prefix
@@ -193,15 +194,13 @@ class PSPMethod(BaselineMethod):
 def create_psp(spec, weights=None, device="cpu", config=None, random_init_seed: int | None = None,
                input_resize: str = "pil-bilinear"):
     """pSp CelebA-HQ super-resolution: 64x64 LQ -> bilinear 256 -> 1024, deterministic."""
-    if input_resize not in INPUT_RESIZES:
-        raise BenchError(f"{spec.name}: unknown input_resize {input_resize!r}; choose one of "
-                         f"{', '.join(INPUT_RESIZES)}")
+    resize_text = pick(INPUT_RESIZES, input_resize, "input_resize", spec.name)
     model = build_model(FAMILY, config, weights, spec.weights[0], random_init_seed, device)
     in_size = model.in_size // 4  # the 16x task's LQ: 64 px for the 256-px encoder input
     spec = dataclasses.replace(spec, in_size=in_size, out_size=model.decoder.size)
     protocol = {
         "noise": "stored noise maps",
-        "input": f"RGB [-1, 1]; LQ {in_size}px -> {model.in_size}px ({input_resize}: {INPUT_RESIZES[input_resize]})",
+        "input": f"RGB [-1, 1]; LQ {in_size}px -> {model.in_size}px ({input_resize}: {resize_text})",
         "latent_avg": "added to the encoder codes",
     }
     return PSPMethod(spec, model, device, protocol, input_resize)

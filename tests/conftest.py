@@ -91,6 +91,17 @@ def write_faces(folder: Path, count: int) -> Path:
     return folder
 
 
+def flat_images(folder: Path, values: list[int], size: int = 16) -> Path:
+    """`folder` (made here) with one flat grey size x size PNG per value, named 0.png, 1.png, ..."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i, value in enumerate(values):
+        Image.fromarray(np.full((size, size, 3), value, np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
 def chromium_or_skip() -> str:
     """The path of a headless-capable Chromium, or skip the test with how to install one."""
     for name in ("chromium", "chromium-browser", "google-chrome"):

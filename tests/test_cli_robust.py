@@ -12,12 +12,11 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from bench import cli
 from bench.cli import main
+from conftest import flat_images
 
 
 def fail_with(monkeypatch, command: str, exc: BaseException) -> None:
@@ -69,10 +68,7 @@ def test_interrupt_is_130_and_the_hint_works_for_that_command(monkeypatch, capsy
 
 
 def test_unwritable_json_target_is_exit_2_not_a_traceback(tmp_path, capsys):
-    gt = tmp_path / "gt"
-    gt.mkdir()
-    for name in ("a", "b"):
-        Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(gt / f"{name}.png")
+    gt = flat_images(tmp_path / "gt", [100, 100])
     blocker = tmp_path / "afile"
     blocker.write_text("I am a file")
     code = main(["evaluate", "--gt", str(gt), "--pred", str(gt), "--metrics", "psnr",
@@ -95,10 +91,7 @@ def test_evaluate_without_metric_weights_skips_defaults_and_refuses_named_ones(t
     """Issue 15 item 1: default metrics without weights are skipped (one line each, recorded); named: exit 2."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
     monkeypatch.delenv("PANINI_BENCH_WEIGHTS", raising=False)
-    folder = tmp_path / "gt"
-    folder.mkdir()
-    for i in range(2):
-        Image.fromarray(np.full((64, 64, 3), 60 + i, np.uint8)).save(folder / f"{i}.png")
+    folder = flat_images(tmp_path / "gt", [60, 61], size=64)
     scores = tmp_path / "scores.json"
     assert main(["evaluate", "--gt", str(folder), "--pred", str(folder), "--json", str(scores)]) == 0
     err = capsys.readouterr().err

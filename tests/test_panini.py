@@ -13,6 +13,11 @@ from bench.methods.panini import PaniniNet, official_config, parameter_counts, t
 from bench.methods.panini_official import build_panini, load_official_panini, official_panini_to_ours
 
 
+def random_lq(batch: int, size: int, seed: int = 0) -> torch.Tensor:
+    """A seeded batch of LQ images in [-1, 1] (the network's native range)."""
+    return torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
 @pytest.fixture(scope="module")
 def tiny_mfr() -> PaniniNet:
     return build_panini("mfr", config="tiny", random_init_seed=1)
@@ -23,16 +28,20 @@ def tiny_mfr() -> PaniniNet:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task,name", [("mfr", "panini-mfr"), ("sr", "panini-sr16")])
-def test_official_golden_vectors(task, name, tmp_path):
+def test_official_golden_vectors(task, name, tmp_path, monkeypatch):
     """Released-file layout -> public loader -> one full-size forward == the official code's output."""
     model_id = f"panini_{task}"
     spec, stored, expected = load_spec(model_id)
     check_fills(spec, stored)
     checkpoint = official_checkpoint(model_id, spec, stored)
+    reads = []
     if task == "mfr":  # through a file once (torch.load weights_only=True), as a loaded dict for SR
         torch.save(checkpoint, tmp_path / "panini.pth")
         checkpoint = tmp_path / "panini.pth"
+        load = torch.load
+        monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or load(*a, **k))
     method = create_method(name, weights=checkpoint)
+    assert len(reads) == (task == "mfr")  # a 1.5 GB release is read once
     lq = fixture_input(spec) * 2 - 1  # the model's native input: RGB in [-1, 1]
     with torch.no_grad():
         out = method.model.analyze(lq)
@@ -86,7 +95,7 @@ def test_our_own_layout_round_trips(tiny_mfr, tmp_path):
     path = tmp_path / "ours.pth"
     torch.save({"state_dict": tiny_mfr.state_dict()}, path)
     again = build_panini("mfr", weights=path, config="tiny")
-    lq = torch.rand(1, 3, 128, 128) * 2 - 1
+    lq = random_lq(1, 128)
     with torch.no_grad():
         assert torch.equal(tiny_mfr(lq), again(lq))
 
@@ -108,7 +117,7 @@ def test_moco_checkpoint_loads_query_encoder():
 
 
 def test_analysis_outputs_shapes_and_determinism(tiny_mfr):
-    lq = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    lq = random_lq(2, 128, 0)
     with torch.no_grad():
         a, b = tiny_mfr.analyze(lq), tiny_mfr.analyze(lq)
     assert torch.equal(a.image, b.image), "two forwards must be identical (stored noise, eval BN)"
@@ -120,7 +129,7 @@ def test_analysis_outputs_shapes_and_determinism(tiny_mfr):
 
 
 def test_dissection_and_mask_bias_follow_the_equations(tiny_mfr):
-    lq = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    lq = random_lq(1, 128, 1)
     with torch.no_grad():
         y = tiny_mfr(lq)
         y_ife, y_gpb = tiny_mfr(lq, dissection="ife"), tiny_mfr(lq, dissection="gpb")
@@ -146,7 +155,7 @@ def test_dense_block_inference_path_equals_the_autograd_path():
     from bench.methods.rrdb import ResidualDenseBlock
 
     block = ResidualDenseBlock(4, 8)
-    x = torch.randn(2, 4, 16, 16)
+    x = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         fast = block(x)
     assert torch.equal(fast, block(x))  # grad enabled: the concatenating path
@@ -154,7 +163,7 @@ def test_dense_block_inference_path_equals_the_autograd_path():
 
 def test_channels_last_mode_matches_the_default_layout():
     model = build_panini("mfr", config="tiny", random_init_seed=6)
-    lq = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    lq = random_lq(1, 128, 2)
     with torch.no_grad():
         ref = model(lq)
         fast = model.set_channels_last()(lq)
@@ -162,11 +171,9 @@ def test_channels_last_mode_matches_the_default_layout():
     assert torch.allclose(fast, ref, atol=1e-5) and torch.equal(back, ref)
 
 
+@torch.no_grad()
 def test_sr_masks_do_not_depend_on_the_input():
-    model = build_panini("sr", config="tiny", random_init_seed=2)
-    lq = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    with torch.no_grad():
-        out = model.analyze(lq)
+    out = build_panini("sr", config="tiny", random_init_seed=2).analyze(random_lq(2, 64, 0))
     assert torch.equal(out.masks[0], out.masks[1]) and out.dr.shape == (2, 16)
 
 
@@ -192,7 +199,7 @@ def test_registry_method_checks_input_and_options():
     assert method.spec.in_size == 128 and method.spec.out_size == 256
     with pytest.raises(BenchError, match="expected 128x128"):
         method.restore(torch.zeros(1, 3, 512, 512))
-    out = method.analyze(torch.rand(1, 3, 128, 128), dissection="gpb")
+    out = method.analyze(random_lq(1, 128).add(1).div(2), dissection="gpb")
     assert out.image.min() >= 0 and out.image.max() <= 1 and out.masks.shape == (1, 5, 16)
     with pytest.raises(BenchError, match="unknown option"):
         create_method("panini-mfr", config="tiny", random_init_seed=0, colour="blue")
@@ -222,7 +229,7 @@ def test_tiny_forward_backward_reaches_every_used_parameter(task, fusion):
     for conv in [model.generator.conv1, *model.generator.convs]:
         conv.noise.weight.data.fill_(0.1)
     size = model.config.in_size
-    lq = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    lq = random_lq(2, size, 0)
     model(lq).abs().mean().backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None and not n.startswith("generator.style.")]
     assert not no_grad, f"parameters without gradient: {no_grad}"

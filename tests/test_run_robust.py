@@ -58,10 +58,15 @@ def experiment(folder: Path, extra: str = "", name: str = "exp.toml") -> Path:
     return path
 
 
+def run_info(path: Path, *extra: str, expect: int) -> dict:
+    """`bench run PATH --out run EXTRA...` in the working folder must exit with `expect`; its run.json."""
+    assert main(["run", str(path), "--out", "run", *extra]) == expect
+    return read_json(Path("run") / "run.json")
+
+
 def test_a_failed_method_gives_exit_1_and_results_for_the_rest(env, capsys):
     path = experiment(env, BROKEN)
-    assert main(["run", str(path), "--out", "run"]) == 1
-    info = read_json(env / "run" / "run.json")
+    info = run_info(path, expect=1)
     assert info["status"] == "complete-with-failures"
     assert {f["method"] for f in info["failures"]} == {"Broken"}
     assert {r["method"] for r in read_jsonl(env / "run" / "results.jsonl")} == {"Bicubic"}
@@ -74,8 +79,7 @@ def test_overwrite_replaces_a_run_and_never_deletes_anything_else(env, capsys):
     assert main(["run", str(path), "--out", "run"]) == 2  # refused: it holds a run
     assert "--overwrite" in capsys.readouterr().err
     fixed = experiment(env / "fixed")
-    assert main(["run", str(fixed), "--out", "run", "--overwrite"]) == 0
-    info = read_json(env / "run" / "run.json")
+    info = run_info(fixed, "--overwrite", expect=0)
     assert info["status"] == "complete" and "Broken" not in info["methods"]
     assert not (env / "run" / "outputs" / "Broken").exists()
     mine = env / "mine"
@@ -89,11 +93,9 @@ def test_overwrite_replaces_a_run_and_never_deletes_anything_else(env, capsys):
 
 def test_a_run_that_failed_before_any_output_restarts_with_changed_settings(env, capsys):
     path = experiment(env)
-    assert main(["run", str(path), "--out", "run", "--set", "testsets.s.source=no-such-folder"]) == 2
-    info = read_json(env / "run" / "run.json")
+    info = run_info(path, "--set", "testsets.s.source=no-such-folder", expect=2)
     assert info["status"] == "failed" and "no-such-folder" in info["error"]
-    assert main(["run", str(path), "--out", "run"]) == 0  # changed settings, no --resume or --overwrite needed
-    assert read_json(env / "run" / "run.json")["status"] == "complete"
+    assert run_info(path, expect=0)["status"] == "complete"  # changed settings, no --resume or --overwrite needed
 
 
 def test_interrupted_and_failed_runs_say_so_in_run_json(env, monkeypatch, capsys):
@@ -114,8 +116,7 @@ def test_interrupted_and_failed_runs_say_so_in_run_json(env, monkeypatch, capsys
         raise OSError(errno.ENOSPC, "No space left on device", str(env / "run" / "outputs"))
 
     monkeypatch.setattr(generic.Resize, "forward", disk_full)
-    assert main(["run", str(path), "--out", "run", "--resume"]) == 1  # recorded for the method, the run goes on
-    info = read_json(env / "run" / "run.json")
+    info = run_info(path, "--resume", expect=1)  # recorded for the method, the run goes on
     assert "No space left" in info["failures"][0]["error"]
 
 
@@ -139,8 +140,7 @@ def test_a_second_writer_of_a_run_folder_is_refused(env, capsys):
 
 def test_a_named_metric_without_weights_is_a_failed_metric_and_the_rest_is_scored(env, capsys):
     path = experiment(env)
-    assert main(["run", str(path), "--out", "run", "--set", 'experiment.metrics=["psnr", "lpips"]']) == 1
-    info = read_json(env / "run" / "run.json")
+    info = run_info(path, "--set", 'experiment.metrics=["psnr", "lpips"]', expect=1)
     assert any(f.get("metric") == "lpips" and "bench weights fetch lpips-alex" in f["error"] for f in info["failures"])
     assert {r["metric"] for r in read_jsonl(env / "run" / "results.jsonl")} == {"psnr"}
 
@@ -153,8 +153,7 @@ def test_relative_paths_from_the_command_line_and_from_the_file(env, tmp_path_fa
     elsewhere = tmp_path_factory.mktemp("experiments")
     path = experiment(elsewhere)
     # relative on the command line: from the current folder, not from the experiment file's folder
-    assert main(["run", str(path), "--out", "run", "--set", "testsets.s.source=faces"]) == 0
-    recorded = read_json(env / "run" / "run.json")["testsets"]["s"]["source"]
+    recorded = run_info(path, "--set", "testsets.s.source=faces", expect=0)["testsets"]["s"]["source"]
     assert recorded == str(faces.resolve())
     # relative in the file: from the file's folder
     (elsewhere / "faces").mkdir()

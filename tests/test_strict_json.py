@@ -7,11 +7,9 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from bench.cli import main
 from bench.io import dumps, dumps_line, strict_json
+from conftest import flat_images
 
 
 def _refuse(constant: str):
@@ -44,10 +42,7 @@ def test_non_finite_values_become_null_with_a_reason():
 
 
 def test_evaluate_json_of_identical_images_is_strict(tmp_path):
-    folder = tmp_path / "gt"
-    folder.mkdir()
-    for i in range(3):
-        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    folder = flat_images(tmp_path / "gt", [0, 40, 80])
     out = tmp_path / "scores.json"
     assert main(["evaluate", "--gt", str(folder), "--pred", str(folder), "--metrics", "psnr", "--json", str(out)]) == 0
     data = strict_load_file(out)[0]

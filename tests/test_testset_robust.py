@@ -4,6 +4,8 @@ folder, `verify` covering testset.json, a truncated manifest as a clear error, -
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -47,14 +49,7 @@ def test_count_all_and_bad_counts(three_faces, tmp_path, capsys):
 
 def test_verify_covers_testset_json(built, tmp_path):
     out, _ = built
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    for name in ("testset.json", "manifest.jsonl"):
-        (copy / name).write_bytes((out / name).read_bytes())
-    for kind in ("gt", "lq"):
-        (copy / kind).mkdir()
-        for f in (out / kind).iterdir():
-            (copy / kind / f.name).write_bytes(f.read_bytes())
+    copy = Path(shutil.copytree(out, tmp_path / "copy"))
     assert testset.verify(copy) == []
     info = json.loads((copy / "testset.json").read_text())
     info["seed"] = 5

@@ -69,14 +69,8 @@ def create_metric(name: str, **options):
         raise BenchError(f"metric {name!r}: bad option ({exc})") from None
 
 
-def build_metrics(
-    names,
-    device="cpu",
-    options: dict | None = None,
-    registry=None,
-    ci_resamples: int | None = None,
-    ci_seed: int | None = None,
-) -> dict:
+def build_metrics(names, device="cpu", options: dict | None = None, registry=None,
+                  ci_resamples: int | None = None, ci_seed: int | None = None) -> dict:
     """The metric objects of one scoring pass, for `bench run` and `bench evaluate` alike.
 
     names: registry names, in the order rows should come out. Returns name -> metric object; names

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import bench
-from bench.config import apply_overrides, from_data, read_toml, setting, to_data, to_toml
+from bench.config import apply_overrides, from_data, setting, to_data, to_toml
 from bench.errors import BenchError
+from bench.io import read_toml
 from bench.messages import pick
 
 CONFIG_DIR = Path(bench.__file__).resolve().parent / "configs" / "train"

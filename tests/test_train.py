@@ -146,6 +146,31 @@ def test_saved_dre_loads_into_the_mfr_model(udrl_run):
     assert all(torch.equal(v, trained[f"encoder_q.{k}"]) for k, v in trainer.G.dre.state_dict().items())
 
 
+def test_fixed_dre_reaches_the_exported_restorer_unchanged(udrl_run):
+    """The paper's protocol (`model.dre_trainable = false`): after training steps the DRE, BatchNorm
+    statistics included, is still the UDRL encoder in `generator.pth`, and that file reproduces the
+    run's last held-out PSNR face by face."""
+    from bench.distributed import Dist
+    from bench.methods.train.panini import PaniniTrainer
+
+    out, summary = udrl_run
+    config = tiny("panini", out / "panini-fixed", "loss.perceptual=0.0", "model.dre_trainable=false",
+                  f"model.dre='{summary['artefacts']['dre']}'", "run.iterations=3", "run.checkpoint_every=3",
+                  "run.val_every=3", "data.val_count=3")
+    generator = run_task("panini", config)["artefacts"]["generator"]
+    trained = ckpt.load(ckpt.list_checkpoints(out / "checkpoints")[-1])["modules"]["moco"]
+    exported = torch.load(generator, weights_only=True)["state_dict"]
+    dre = {k.removeprefix("dre."): v for k, v in exported.items() if k.startswith("dre.")}
+    assert any("running_mean" in k for k in dre)
+    assert dre and all(torch.equal(v, trained[f"encoder_q.{k}"]) for k, v in dre.items())
+    trainer = PaniniTrainer(config, Dist.from_env("cpu"))
+    trainer.G.load_state_dict(exported)
+    psnrs, rows = trainer.validation_psnrs()
+    assert len(psnrs) == 3 and len(rows) == 3
+    logged = [r["val/psnr"] for r in log_rows(out / "panini-fixed") if "val/psnr" in r][-1]
+    assert np.mean(psnrs) == pytest.approx(logged, abs=1e-9)
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     from bench.methods.train.udrl import UdrlTrainer
 

@@ -96,18 +96,27 @@ def test_pair_folder_mistakes_name_the_key(tmp_path):
         split_data(tiny("udrl", tmp_path, f"data.pairs={pairs_value(folders)}").data, seed=0, pairs_allowed=False)
 
 
-def test_missing_validation_folder_fails_before_the_model_is_built(tmp_path, monkeypatch):
+@pytest.mark.parametrize("task", ["panini", "udrl"])
+def test_bad_data_fails_before_the_model_is_built(task, tmp_path, monkeypatch):
+    """Panini: a missing validation folder; UDRL: pair folders (it makes its pairs on the fly)."""
     from bench.distributed import Dist
     from bench.methods import panini
+    from bench.methods.train import udrl
     from bench.methods.train.panini import PaniniTrainer
 
     def no_build(*args, **kwargs):
         raise AssertionError("the model was built before the data was checked")
 
-    monkeypatch.setattr(panini.PaniniNet, "__init__", no_build)
-    config = tiny("panini", tmp_path, f"data.val_source='{tmp_path / 'no-such-folder'}'")
-    with pytest.raises(BenchError, match=r"^data\.val_source: folder .*no-such-folder does not exist"):
-        PaniniTrainer(config, Dist.from_env("cpu"))
+    if task == "panini":
+        monkeypatch.setattr(panini.PaniniNet, "__init__", no_build)
+        trainer, setting = PaniniTrainer, f"data.val_source='{tmp_path / 'no-such-folder'}'"
+        message = r"^data\.val_source: folder .*no-such-folder does not exist"
+    else:
+        monkeypatch.setattr(udrl.MoCo, "__init__", no_build)
+        trainer, setting = udrl.UdrlTrainer, f"data.pairs={pairs_value(write_pairs(tmp_path, 3))}"
+        message = "UDRL makes its pairs on the fly"
+    with pytest.raises(BenchError, match=message):
+        trainer(tiny(task, tmp_path, setting), Dist.from_env("cpu"))
 
 
 # -- the carved validation set ---------------------------------------------------------------------

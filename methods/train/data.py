@@ -221,6 +221,24 @@ def split_data(d, seed: int, pairs_allowed: bool = True) -> DataSplit:
     return DataSplit(train, val, record, bool(d.pairs), bool(d.val_pairs) or (bool(d.pairs) and not d.val_source))
 
 
+def make_preset(data_cfg):
+    """The `bench.degradations` preset that makes LQ images from `[data]` (its `lq_size` set to `lq_size`)."""
+    from bench.degradations.presets import get_preset
+
+    options = {"lq_size": data_cfg.lq_size, **data_cfg.degradation_options}
+    try:
+        return get_preset(data_cfg.degradation, **options)
+    except ValueError as exc:
+        raise BenchError(f"data.degradation / data.degradation_options: {exc}") from exc
+
+
+def resize_to(img: np.ndarray, size: int) -> np.ndarray:
+    """PIL-bilinear resize to size x size (as main_moco.py's transforms.Resize); no-op at that size."""
+    from bench.degradations.ops import resize_pil_bilinear
+
+    return img if img.shape[0] == size else resize_pil_bilinear(img, size)
+
+
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, 0, epoch, index])
 

@@ -26,7 +26,7 @@ from bench.errors import BenchError
 from bench.io import atomic_write_text, write_json
 from bench.methods.train import checkpoint as ckpt
 from bench.methods.train.config import diff_keys, dump_toml, fingerprint, fingerprint_data, to_dict
-from bench.methods.train.data import DataSplit, ShardedBatchSampler, collate, worker_init
+from bench.methods.train.data import DataSplit, ShardedBatchSampler, collate, make_preset, split_data, worker_init
 from bench.methods.train.logs import MetricsLog, progress_line, warn
 
 
@@ -55,14 +55,19 @@ class Trainer:
     """What a task provides. Subclasses set the attributes in `__init__`."""
 
     task: str
+    pairs_allowed: bool = True  # whether `data.pairs` / `data.val_pairs` (fixed LQ/GT folders) may feed the task
     data: DataSplit  # training and validation sources (resolved first, so bad folders fail fast)
+    preset: Any  # the `bench.degradations` preset that makes LQ images on the fly
     modules: dict[str, nn.Module]  # unwrapped modules, saved in checkpoints
     optimizers: dict[str, torch.optim.Optimizer]
     scalers: dict[str, torch.amp.GradScaler]
     generators: dict[str, torch.Generator]  # the trainer's own RNGs, saved in checkpoints
 
     def __init__(self, config: Any, env: Dist):
+        """Subclasses call this first: it checks every data folder before their (slow) model build."""
         self.config, self.env = config, env
+        self.data = split_data(config.data, config.run.seed, pairs_allowed=self.pairs_allowed)
+        self.preset = make_preset(config.data)
 
     def dataset(self) -> torch.utils.data.Dataset:
         raise NotImplementedError
@@ -89,6 +94,14 @@ class Trainer:
         if amp == "none":
             return contextlib.nullcontext()
         return torch.autocast(self.env.torch_device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+    @staticmethod
+    def update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, loss: torch.Tensor) -> None:
+        """One optimiser step on `loss`: clear gradients, backward through the (fp16) scaler, step."""
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
 
 def check_amp(amp: str, device: torch.device) -> None:

@@ -22,17 +22,9 @@ from torch import nn
 from bench.errors import BenchError
 from bench.io import to_uint8, write_png
 from bench.methods.train.checkpoint import panini_config_to_data, save_atomic
-from bench.methods.train.data import (
-    Source,
-    sample_rng,
-    split_data,
-    to_model_input,
-    to_tensor,
-    validation_rng,
-)
+from bench.methods.train.data import Source, resize_to, sample_rng, to_model_input, to_tensor, validation_rng
 from bench.methods.train.loop import Trainer, seeded
 from bench.methods.train.perceptual import PerceptualLoss, load_vgg16_features
-from bench.methods.train.udrl import _resize, make_preset
 from bench.metrics.pixel import psnr_values
 
 
@@ -87,7 +79,7 @@ class PaniniPairs(torch.utils.data.Dataset):
         if lq is None:
             if flip:
                 gt = np.ascontiguousarray(gt[:, ::-1])
-            lq = _resize(self.preset.apply(gt, self.preset.sample(rng)), self.lq_size)
+            lq = resize_to(self.preset.apply(gt, self.preset.sample(rng)), self.lq_size)
         elif flip:
             lq, gt = np.ascontiguousarray(lq[:, ::-1]), np.ascontiguousarray(gt[:, ::-1])
         return {"lq": to_tensor(lq), "gt": to_tensor(gt), "skipped": skipped}
@@ -112,8 +104,6 @@ class PaniniTrainer(Trainer):
         from bench.methods.stylegan2 import StyleGAN2Discriminator, load_mmgen_checkpoint
 
         m, d, run = config.model, config.data, config.run
-        self.data = split_data(d, run.seed)  # every data folder is checked before the (slow) model build
-        self.preset = make_preset(d)
         self.model_config = mc = panini_model_config(m)
         if (d.gt_size, d.lq_size) != (mc.out_size, mc.in_size):
             raise BenchError(f"data.gt_size / data.lq_size ({d.gt_size} / {d.lq_size}) must equal the model's "
@@ -188,10 +178,7 @@ class PaniniTrainer(Trainer):
             loss_gan = (F.binary_cross_entropy_with_logits(self.D(fake).float(), real_label) * w.adversarial
                         if w.adversarial else fake.new_zeros(()))
             loss_g = loss_pix + loss_perc + loss_gan
-        self.opt_g.zero_grad(set_to_none=True)
-        self.scaler_g.scale(loss_g).backward()
-        self.scaler_g.step(self.opt_g)
-        self.scaler_g.update()
+        self.update(self.opt_g, self.scaler_g, loss_g)
         self.D.requires_grad_(True)
         metrics = {"loss": loss_g.item(), "l1": l1.item(), "perceptual": loss_perc.item(), "gan_g": loss_gan.item()}
         if w.adversarial:
@@ -217,25 +204,29 @@ class PaniniTrainer(Trainer):
         return [pairs.make(validation_rng(self.config.run.seed, i), i) for i in range(len(split.val))]
 
     @torch.no_grad()
-    def validate(self, out_dir: Path, iteration: int) -> dict[str, float]:
-        """PSNR (8-bit RGB, no crop: the official test_cfg) on the held-out pairs, and an image grid."""
-        items = self.validation_set()
-        if not items:
-            return {}
+    def validation_psnrs(self) -> tuple[list[float], list[np.ndarray]]:
+        """PSNR of every held-out pair (8-bit RGB, no crop: the official test_cfg), and LQ | output | GT
+        rows (LQ nearest-upsampled) of the first four; G in eval mode."""
         self.G.eval()
         psnrs, rows = [], []
-        for item in items:
+        for item in self.validation_set():
             with self.autocast():
                 out = self.G(to_model_input(item["lq"][None], self.env.torch_device))[0].float()
             pred, gt = to_uint8((out + 1) / 2), item["gt"].permute(1, 2, 0).numpy()
             as_nchw = [torch.from_numpy(x[None]).permute(0, 3, 1, 2) for x in (pred, gt)]
-            psnrs.append(psnr_values(*as_nchw)[0])  # the benchmark's PSNR: inf when identical
+            psnrs.append(float(psnr_values(*as_nchw)[0]))  # the benchmark's PSNR: inf when identical
             if len(rows) < 4:
                 lq = item["lq"].permute(1, 2, 0).numpy()
                 lq = np.repeat(np.repeat(lq, gt.shape[0] // lq.shape[0], 0), gt.shape[1] // lq.shape[1], 1)
                 rows.append(np.concatenate([lq, pred, gt], 1))
         self.G.train()
-        # LQ (nearest-upsampled) | output | GT rows, one PNG per validation
+        return psnrs, rows
+
+    def validate(self, out_dir: Path, iteration: int) -> dict[str, float]:
+        """Mean held-out PSNR, and an image grid (`samples/iter_N.png`)."""
+        psnrs, rows = self.validation_psnrs()
+        if not psnrs:
+            return {}
         write_png(Path(out_dir) / "samples" / f"iter_{iteration:08d}.png", np.concatenate(rows, 0))
         return {"val/psnr": float(np.mean(psnrs))}
 

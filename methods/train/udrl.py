@@ -26,24 +26,8 @@ from torch import nn
 from bench.errors import BenchError
 from bench.methods.dre import DegradationEncoder
 from bench.methods.train import checkpoint as ckpt
-from bench.methods.train.data import Source, sample_rng, split_data, to_model_input, to_tensor, validation_rng
+from bench.methods.train.data import Source, resize_to, sample_rng, to_model_input, to_tensor, validation_rng
 from bench.methods.train.loop import Trainer, seeded
-
-
-def make_preset(data_cfg, where: str = "data"):
-    from bench.degradations.presets import get_preset
-
-    options = {"lq_size": data_cfg.lq_size, **data_cfg.degradation_options}
-    try:
-        return get_preset(data_cfg.degradation, **options)
-    except ValueError as exc:
-        raise BenchError(f"{where}.degradation / {where}.degradation_options: {exc}") from exc
-
-
-def _resize(img, size: int):
-    from bench.degradations.ops import resize_pil_bilinear
-
-    return img if img.shape[0] == size else resize_pil_bilinear(img, size)
 
 
 class UdrlPairs(torch.utils.data.Dataset):
@@ -64,8 +48,8 @@ class UdrlPairs(torch.utils.data.Dataset):
         key_params = {**params, "noise_seed": int(rng.integers(2**63))} if "noise_seed" in params else params
         hq_q, _, skipped_q = self.source.load_readable(i)
         hq_k, _, skipped_k = self.source.load_readable(j)
-        query = _resize(self.preset.apply(hq_q, params), self.input_size)
-        key = _resize(self.preset.apply(hq_k, key_params), self.input_size)
+        query = resize_to(self.preset.apply(hq_q, params), self.input_size)
+        key = resize_to(self.preset.apply(hq_k, key_params), self.input_size)
         return {"query": to_tensor(query), "key": to_tensor(key), "skipped": skipped_q + skipped_k}
 
     def __getitem__(self, item: tuple[int, int]) -> dict:
@@ -161,12 +145,11 @@ def lr_at(optim_cfg, iteration: int, total: int, steps_per_epoch: int) -> float:
 
 class UdrlTrainer(Trainer):
     task = "udrl"
+    pairs_allowed = False  # pairs are made on the fly: one parameter set, two different faces
 
     def __init__(self, config, env):
         super().__init__(config, env)
         m, run = config.model, config.run
-        self.data = split_data(config.data, run.seed, pairs_allowed=False)  # folders checked before the build
-        self.preset = make_preset(config.data)
         if not m.widths or min(m.widths) < 1:
             raise BenchError(f"model.widths must list positive DRE widths (official [64, 128, 256]), got {m.widths}")
         if run.batch_size % (env.world * m.bn_splits):
@@ -211,10 +194,7 @@ class UdrlTrainer(Trainer):
             logits = self.model(query, key, self.shuffle_generator)
         labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
         loss = F.cross_entropy(logits.float(), labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        self.update(self.optimizer, self.scaler, loss)
         acc = (logits.argmax(1) == 0).float().mean()
         return {"loss": loss.item(), "acc1": acc.item()}
 

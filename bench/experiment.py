@@ -204,9 +204,7 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
                 f"(built-in: {', '.join(builtin_experiments())})"
             )
         path = candidate
-    if not path.is_file():
-        raise BenchError(f"experiment file {path} does not exist")
-    data = apply_overrides(read_toml(path), overrides or [], ExperimentConfig, str(path))
+    data = apply_overrides(read_toml(path, "experiment file"), overrides or [], ExperimentConfig, str(path))
     spec = parse_experiment(data, str(path))
     return Experiment(spec, str(path), path.resolve().parent, set_keys=_set_keys(spec, overrides or []))
 

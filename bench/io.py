@@ -128,13 +128,15 @@ def write_json(path: str | Path, value: Any) -> None:
 
 
 def _read_parsed(path: str | Path, parse, kind: str, what: str, fix: str) -> Any:
-    """`parse` of a UTF-8 file; a missing, undecodable or unparsable file is a BenchError naming it."""
+    """`parse` of a UTF-8 file; a missing, unreadable, undecodable or unparsable file is a BenchError naming it."""
     path = Path(path)
     label = f"{what} {path}" if what else str(path)
     try:
         return parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BenchError(f"{label} does not exist") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise BenchError(f"{label} cannot be read ({exc.strerror or exc})") from None
     except ValueError as exc:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError alike
         raise BenchError(f"{label} is not valid {kind} ({exc}); {fix}") from None
 

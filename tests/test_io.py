@@ -168,3 +168,21 @@ def test_json_lines_are_strict_canonical_and_damage_is_named(tmp_path):
     with pytest.raises(BenchError, match=r"rows\.jsonl:3: not valid JSON"):
         io.read_jsonl(path)
     assert len(io.read_jsonl(path, tolerate_partial_last_line=True)) == 2
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: None,  # missing
+    lambda p: p.mkdir(),  # a folder where a file is expected
+    lambda p: p.write_bytes(b"\xff\xfe not utf-8"),
+    lambda p: p.write_text("key = = 1"),
+])
+def test_user_toml_problems_are_bench_errors_naming_the_file(tmp_path, make):
+    from bench.experiment import load_experiment
+
+    path = tmp_path / "exp.toml"
+    make(path)
+    named = r"experiment file .*exp\.toml (does not exist|cannot be read|is not valid TOML)"
+    with pytest.raises(BenchError, match=named):
+        load_experiment(path)
+    with pytest.raises(BenchError, match=named):  # the shared reader itself (expected-values files have no pre-check)
+        io.read_toml(path, "experiment file")

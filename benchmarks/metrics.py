@@ -5,7 +5,7 @@ Arms, each in its own process (peak RSS of the process and its children is measu
   one_pass_warm the same with the GT Inception features already cached (re-scoring another method)
   separate      `python -m pytorch_fid GT PRED` followed by a plain LPIPS loop (lpips.LPIPS(net='alex'), one
                 pair at a time, PIL -> [-1,1]) over the same folders
-  ssim_cli      `bench evaluate --metrics ssim` as a command (start-up included) on --ssim-n pairs, versus
+  ssim_cli      `bench evaluate --metrics ssim` as a command (start-up and exit included) on --ssim-n pairs, versus
   ssim_skimage  a plain loop: PIL decode + skimage `structural_similarity` (Gaussian, sigma 1.5) per pair
   rss           one-pass peak RSS (--rss-metrics) at two set sizes: memory must not grow with N
 The ssim and rss arms run --repeat times, arms alternating, and report the min and the spread. With
@@ -115,17 +115,18 @@ def score(pred, gt):
                                  use_sample_covariance=False)
 """)
 
-BENCH_CLI = (
-    CHILD_PRELUDE
-    + """
-from bench.cli import main
+# The `bench` command as its console script runs it (console(): main, then gc.freeze; checkouts from
+# before that change have only main). No torch prelude: the command imports torch itself, and SSIM runs
+# no network, so denormals do not matter.
+BENCH_COMMAND = REPORT_USAGE + """
+from bench import cli
+entry = getattr(cli, "console", cli.main)
 try:
-    code = main(sys.argv[1:])
+    code = entry(sys.argv[1:])
 finally:
     _report()
 sys.exit(code)
 """
-)
 
 
 def make_folders(root: Path, n: int, size: int, seed: int = 0) -> tuple[Path, Path]:
@@ -249,7 +250,7 @@ def ssim_arm(root: Path, args, envs: dict) -> dict:
     means = {}
     for _ in range(args.repeat):
         for label, env in envs.items():
-            runs[label].append(run_child(BENCH_CLI, command, env))
+            runs[label].append(run_child(BENCH_COMMAND, command, env))
             means[label] = json.loads(scores.read_text())["results"][0]["value"]
         runs["skimage"].append(run_child(SKIMAGE_SSIM_LOOP, [str(gt_dir), str(pred_dir)], envs["after"]))
         means["skimage"] = float(runs["skimage"][-1]["stdout"].rsplit("SSIM", 1)[1])

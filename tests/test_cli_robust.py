@@ -102,3 +102,20 @@ def test_evaluate_without_metric_weights_skips_defaults_and_refuses_named_ones(t
     assert main(["evaluate", "--gt", str(folder), "--pred", str(folder), "--metrics", "psnr,lpips"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bench weights fetch lpips-alex" in err
+
+
+def test_console_script_freezes_the_heap_after_main(monkeypatch):
+    """`bench` (the console script) is cli.console: main's exit status, then gc.freeze so that the
+    interpreter's teardown does not walk torch's objects (main, used in-process by tests, does not)."""
+    import gc
+    from pathlib import Path
+
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["bench"] == "bench.cli:console"
+    calls = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(cli, "main", lambda argv=None: calls.append(("main", argv)) or 3)
+    assert cli.console(["methods"]) == 3
+    assert calls == [("main", ["methods"]), "freeze"]

@@ -15,7 +15,6 @@ import math
 from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 
 from bench.errors import BenchError
 from bench.metrics.base import PerImageMetric, to_uint8_nchw
@@ -83,19 +82,22 @@ def ssim_values(pred_u8: torch.Tensor, gt_u8: torch.Tensor, channel: str = "rgb"
     out_h, out_w = h - halo, w - halo
     tile_rows, tile_cols = min(TILE_ROWS, out_h), min(TILE_COLS, out_w)
     blocks = -(-out_w // tile_cols)
-    widen = (0, blocks * tile_cols + halo - w, 0, 0)  # to whole tiles, with edge copies (keeps the centre near)
+    pair = torch.stack([x, y])  # (2, N, 3, H, W) uint8: widened once, converted to float a strip at a time
+    if channel != "rgb":
+        pair = prepare(pair.flatten(0, 1), channel, 0, torch.float32).view(2, n, 1, h, w)
+    pair = pair.reshape(2, n * c, h, w)
+    widen = blocks * tile_cols + halo - w  # to whole tiles, with edge copies (keeps the centre near)
+    if widen:
+        pair = torch.cat([pair, pair[..., -1:].expand(-1, -1, -1, widen)], -1)
     horizontal = _band_filter(tile_cols, x.device).T.contiguous()
     sums = []
     for top in range(0, out_h, tile_rows):
         rows = min(tile_rows, out_h - top)
-        strip = torch.cat([prepare(t[..., top : top + rows + halo, :], channel, 0, torch.float32) for t in (x, y)])
-        strip = F.pad(strip, widen, mode="replicate").reshape(2, n * c, rows + halo, -1)
+        strip = pair[:, :, top : top + rows + halo].float()
         tiles = strip.unfold(-1, tile_cols + halo, tile_cols)  # (2, NC, R+10, B, T+10), overlapping views
         centres = tiles.mean((2, 4), keepdim=True).round_()
-        tiles = tiles - centres
-        tx, ty = tiles
-        maps = torch.empty((4, *tx.shape), device=x.device)
-        maps[:2] = tiles
+        maps = torch.empty((4, *tiles.shape[1:]), device=x.device)
+        tx, ty = torch.sub(tiles, centres, out=maps[:2])
         torch.mul(tx, tx, out=maps[2]).addcmul_(ty, ty)
         torch.mul(tx, ty, out=maps[3])
         maps = _band_filter(rows, x.device) @ maps.view(4 * n * c, rows + halo, -1)

@@ -39,6 +39,7 @@ from scipy import stats
 
 from bench.degradations.ops import resize_pil_bilinear
 from bench.distributed import Dist
+from bench.methods.train.checkpoint import checkpoint_path
 from bench.methods.train.config import load_config
 from bench.methods.train.loop import run_task
 from bench.methods.train.panini import PaniniTrainer
@@ -63,8 +64,27 @@ def held_out_psnrs(config, generator_path: str) -> tuple[list[float], list[float
     return restored, bilinear
 
 
+def pretrain_prior(out: Path, iterations: int) -> str:
+    """A stand-in for the pre-trained StyleGAN2 prior and discriminator the paper loads (none exists at the
+    tiny size): a tiny Panini-Net MFR run with a random DRE (seed 1000, its own data order, shared by all
+    seeds and both arms), whose decoder and discriminator are written as an MMGeneration-layout file, the
+    layout `model.prior` / `model.discriminator` read (our key names pass its remap unchanged)."""
+    run_dir = out / "prior"
+    config = load_config("panini", "train-panini-tiny", [
+        "run.seed=1000", "run.progress=false", "run.threads=1", "run.tensorboard=false", f"run.out_dir='{run_dir}'",
+        f"run.iterations={iterations}", f"run.val_every={iterations}", f"run.checkpoint_every={iterations}",
+        "loss.perceptual=0.0", "data.val_count=2"])
+    run_task("panini", config)
+    modules = torch.load(checkpoint_path(run_dir / "checkpoints", iterations), weights_only=True)["modules"]
+    decoder = {k[len("generator."):]: v for k, v in modules["generator"].items() if k.startswith("generator.")}
+    path = out / "prior.pth"
+    torch.save({"state_dict": {f"generator_ema.{k}": v for k, v in decoder.items()}
+                | {f"discriminator.{k}": v for k, v in modules["discriminator"].items()}}, path)
+    return str(path)
+
+
 def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, val_count: int,
-          dre_trainable: bool) -> dict:
+          dre_trainable: bool, prior: str = "random") -> dict:
     panini_base = load_config("panini", "train-panini-tiny")
     d = panini_base.data
     # UDRL on the images the Panini DRE will see: the tiny Panini data, its 64 px LQ at the DRE's input size
@@ -87,7 +107,8 @@ def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, va
             *common, f"run.out_dir='{run_dir}'", f"run.iterations={panini_iterations}",
             f"run.val_every={panini_iterations}", f"run.checkpoint_every={panini_iterations}",
             "loss.perceptual=0.0", f"data.val_count={val_count}", f"model.dre='{dre_source}'",
-            f"model.dre_trainable={str(dre_trainable).lower()}"])
+            f"model.dre_trainable={str(dre_trainable).lower()}", f"model.prior='{prior}'",
+            f"model.discriminator='{prior}'"])
         t0 = time.perf_counter()
         generator = run_task("panini", config)["artefacts"]["generator"]
         row[f"{name}_s"] = round(time.perf_counter() - t0, 1)
@@ -124,13 +145,20 @@ def main() -> None:
     parser.add_argument("--val-count", type=int, default=64, help="held-out synthetic faces for the PSNR")
     parser.add_argument("--dre-trainable", action="store_true",
                         help="fine-tune the DRE with the restorer (the official code) instead of fixing it (the paper)")
+    parser.add_argument("--prior-iterations", type=int, default=0,
+                        help="pre-train the tiny prior and discriminator this long first (pretrain_prior); "
+                             "0: both arms start from a random prior, as before")
+    parser.add_argument("--prior", metavar="FILE", help="an MMGeneration-layout prior already written by "
+                        "--prior-iterations (OUT/prior.pth), e.g. to run seeds in parallel processes")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = [chain(args.out, s, args.udrl_iterations, args.panini_iterations, args.val_count, args.dre_trainable)
-            for s in args.seeds]
+    prior = args.prior or (pretrain_prior(args.out, args.prior_iterations) if args.prior_iterations else "random")
+    rows = [chain(args.out, s, args.udrl_iterations, args.panini_iterations, args.val_count, args.dre_trainable,
+                  prior) for s in args.seeds]
     info = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
             "udrl_iterations": args.udrl_iterations, "panini_iterations": args.panini_iterations,
-            "val_count": args.val_count, "dre_trainable": args.dre_trainable}
+            "val_count": args.val_count, "dre_trainable": args.dre_trainable,
+            "prior_iterations": args.prior_iterations}
     print(json.dumps({"benchmark": "udrl_to_panini", "info": info, "results": rows,
                       "summary": paired_summary([r["gain_db"] for r in rows])}, indent=1))
 

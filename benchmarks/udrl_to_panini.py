@@ -21,6 +21,9 @@ Measured with these defaults (3 seeds, loaded 2-core machine, 24 min): gain +0.2
 +0.09, 95% t interval [-0.32, +0.50]: no reproducible gain. The tiny restorer has a random-init
 "GAN prior" and has not yet learned to beat bilinear upsampling; which features DAFI mixes, the one
 thing the DRE steers, cannot matter much before that.
+With a pre-trained stand-in prior for both arms (`--prior-iterations 1500`; 3 seeds, 2026-12-01): gain
++0.031, -0.012, -0.000 dB, mean +0.006, 95% t interval [-0.049, +0.061]; both arms 19.0-20.2 dB, still below
+bilinear upsampling (22.4-22.8 dB).
 """
 
 from __future__ import annotations

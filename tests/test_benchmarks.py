@@ -76,3 +76,23 @@ def test_paper_timing_runs_an_experiment_by_stage(tmp_path):
     assert run["stages_s"]["testsets"] > 0 and run["stages_s"]["analysis"] > 0 and run["stages_s"]["report"] > 0
     assert entry["projected_s"]["analysis"] == pytest.approx(run["stages_s"]["analysis"] * 50, abs=0.1)
     assert entry["projection"].startswith("proportional") and result["projected_all_s"] > 0
+
+
+def test_udrl_chain_stand_in_prior_is_what_both_arms_load(tmp_path):
+    """`udrl_to_panini.pretrain_prior` writes the stand-in run's decoder and discriminator in the layout
+    `model.prior` / `model.discriminator` read strictly: a trainer built on it holds exactly those weights."""
+    import torch
+
+    from bench.distributed import Dist
+    from bench.methods.train.checkpoint import checkpoint_path
+    from bench.methods.train.config import load_config
+    from bench.methods.train.panini import PaniniTrainer
+
+    path = load_script("udrl_to_panini").pretrain_prior(tmp_path, 2)
+    config = load_config("panini", "train-panini-tiny", [f"run.out_dir='{tmp_path / 'arm'}'", f"model.prior='{path}'",
+                                                         f"model.discriminator='{path}'"])
+    trainer = PaniniTrainer(config, Dist.from_env("cpu"))
+    saved = torch.load(checkpoint_path(tmp_path / "prior" / "checkpoints", 2), weights_only=True)["modules"]
+    decoder = trainer.G.generator.state_dict()
+    assert decoder and all(torch.equal(v, saved["generator"][f"generator.{k}"]) for k, v in decoder.items())
+    assert all(torch.equal(v, saved["discriminator"][k]) for k, v in trainer.D.state_dict().items())

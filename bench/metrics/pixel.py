@@ -82,18 +82,15 @@ def ssim_values(pred_u8: torch.Tensor, gt_u8: torch.Tensor, channel: str = "rgb"
     out_h, out_w = h - halo, w - halo
     tile_rows, tile_cols = min(TILE_ROWS, out_h), min(TILE_COLS, out_w)
     blocks = -(-out_w // tile_cols)
-    pair = torch.stack([x, y])  # (2, N, 3, H, W) uint8: widened once, converted to float a strip at a time
-    if channel != "rgb":
-        pair = prepare(pair.flatten(0, 1), channel, 0, torch.float32).view(2, n, 1, h, w)
-    pair = pair.reshape(2, n * c, h, w)
     widen = blocks * tile_cols + halo - w  # to whole tiles, with edge copies (keeps the centre near)
-    if widen:
-        pair = torch.cat([pair, pair[..., -1:].expand(-1, -1, -1, widen)], -1)
     horizontal = _band_filter(tile_cols, x.device).T.contiguous()
     sums = []
     for top in range(0, out_h, tile_rows):
         rows = min(tile_rows, out_h - top)
-        strip = pair[:, :, top : top + rows + halo].float()
+        strip = torch.cat([x[..., top : top + rows + halo, :], y[..., top : top + rows + halo, :]])  # uint8
+        if widen:
+            strip = torch.cat([strip, strip[..., -1:].expand(-1, -1, -1, widen)], -1)
+        strip = prepare(strip, channel, 0, torch.float32).view(2, n * c, rows + halo, -1)  # one conversion
         tiles = strip.unfold(-1, tile_cols + halo, tile_cols)  # (2, NC, R+10, B, T+10), overlapping views
         centres = tiles.mean((2, 4), keepdim=True).round_()
         maps = torch.empty((4, *tiles.shape[1:]), device=x.device)

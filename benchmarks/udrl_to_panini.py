@@ -67,16 +67,21 @@ def held_out_psnrs(config, generator_path: str) -> tuple[list[float], list[float
     return restored, bilinear
 
 
+def one_run(seed: int, out_dir: Path, iterations: int) -> list[str]:
+    """Overrides shared by every run here: quiet, one thread, validated and checkpointed once, at the end."""
+    return [f"run.seed={seed}", "run.progress=false", "run.threads=1", "run.tensorboard=false",
+            f"run.out_dir='{out_dir}'", f"run.iterations={iterations}", f"run.val_every={iterations}",
+            f"run.checkpoint_every={iterations}"]
+
+
 def pretrain_prior(out: Path, iterations: int) -> str:
     """A stand-in for the pre-trained StyleGAN2 prior and discriminator the paper loads (none exists at the
     tiny size): a tiny Panini-Net MFR run with a random DRE (seed 1000, its own data order, shared by all
     seeds and both arms), whose decoder and discriminator are written as an MMGeneration-layout file, the
     layout `model.prior` / `model.discriminator` read (our key names pass its remap unchanged)."""
     run_dir = out / "prior"
-    config = load_config("panini", "train-panini-tiny", [
-        "run.seed=1000", "run.progress=false", "run.threads=1", "run.tensorboard=false", f"run.out_dir='{run_dir}'",
-        f"run.iterations={iterations}", f"run.val_every={iterations}", f"run.checkpoint_every={iterations}",
-        "loss.perceptual=0.0", "data.val_count=2"])
+    config = load_config("panini", "train-panini-tiny",
+                         [*one_run(1000, run_dir, iterations), "loss.perceptual=0.0", "data.val_count=2"])
     run_task("panini", config)
     modules = torch.load(checkpoint_path(run_dir / "checkpoints", iterations), weights_only=True)["modules"]
     decoder = {k[len("generator."):]: v for k, v in modules["generator"].items() if k.startswith("generator.")}
@@ -92,11 +97,9 @@ def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, va
     d = panini_base.data
     # UDRL on the images the Panini DRE will see: the tiny Panini data, its 64 px LQ at the DRE's input size
     options = "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in d.degradation_options.items()) + " }"
-    common = [f"run.seed={seed}", "run.progress=false", "run.threads=1", "run.tensorboard=false"]
     udrl_dir = out / f"seed{seed}" / "udrl"
     udrl = load_config("udrl", "train-udrl-tiny", [
-        *common, f"run.out_dir='{udrl_dir}'", f"run.iterations={udrl_iterations}", f"run.val_every={udrl_iterations}",
-        f"run.checkpoint_every={udrl_iterations}", f"data.gt_size={d.gt_size}", f"data.lq_size={d.lq_size}",
+        *one_run(seed, udrl_dir, udrl_iterations), f"data.gt_size={d.gt_size}", f"data.lq_size={d.lq_size}",
         f"model.input_size={d.lq_size}", f"data.degradation_options={options}"])
     t0 = time.perf_counter()
     dre = run_task("udrl", udrl)["artefacts"]["dre"]
@@ -107,11 +110,9 @@ def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, va
     for name, dre_source in (("udrl_dre", dre), ("random_dre", "random")):
         run_dir = out / f"seed{seed}" / name
         config = load_config("panini", "train-panini-tiny", [
-            *common, f"run.out_dir='{run_dir}'", f"run.iterations={panini_iterations}",
-            f"run.val_every={panini_iterations}", f"run.checkpoint_every={panini_iterations}",
-            "loss.perceptual=0.0", f"data.val_count={val_count}", f"model.dre='{dre_source}'",
-            f"model.dre_trainable={str(dre_trainable).lower()}", f"model.prior='{prior}'",
-            f"model.discriminator='{prior}'"])
+            *one_run(seed, run_dir, panini_iterations), "loss.perceptual=0.0", f"data.val_count={val_count}",
+            f"model.dre='{dre_source}'", f"model.dre_trainable={str(dre_trainable).lower()}",
+            f"model.prior='{prior}'", f"model.discriminator='{prior}'"])
         t0 = time.perf_counter()
         generator = run_task("panini", config)["artefacts"]["generator"]
         row[f"{name}_s"] = round(time.perf_counter() - t0, 1)

@@ -20,6 +20,7 @@ weights produce denormal floats that slow CPU convolutions; every torch arm runs
     python benchmarks/metrics.py                       # CPU defaults: N=12 at 1024 px, RSS at 12 vs 200
     python benchmarks/metrics.py --arms ssim --ssim-n 30 --before /tmp/before   # SSIM speed-up, before/after
     python benchmarks/metrics.py --device cuda --n 200 --rss-n 50 200
+    python benchmarks/metrics.py --arms ssim --python cpu_torch=/tmp/venv-cpu/bin/python  # start-up per torch build
 """
 
 from __future__ import annotations
@@ -155,13 +156,13 @@ def make_folders(root: Path, n: int, size: int, seed: int = 0) -> tuple[Path, Pa
     return gt_dir, pred_dir
 
 
-def run_child(code: str, args: list[str], env: dict) -> dict:
-    """Run CODE in a fresh interpreter (in the temporary folder, so `import bench` follows PYTHONPATH)."""
+def run_child(code: str, args: list[str], env: dict, python: str = sys.executable) -> dict:
+    """Run CODE in a fresh PYTHON (in the temporary folder, so `import bench` follows PYTHONPATH)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         rss_file = f.name
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [python, "-c", code, *args],
         env={**env, "BENCH_RSS_FILE": rss_file},
         cwd=tempfile.gettempdir(),
         capture_output=True,
@@ -200,6 +201,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each ssim/rss arm, alternating (default 3)")
     parser.add_argument("--before", metavar="DIR", help="a checkout of the code before the change: bench arms "
                         "run it too, side by side")
+    parser.add_argument("--python", metavar="LABEL=PATH", action="append", default=[],
+                        help="also time `bench evaluate` (this checkout) under another interpreter, e.g. a venv "
+                             "with the CPU-only torch wheel: start-up is mostly `import torch`, which the "
+                             "build decides (ssim arm; repeatable)")
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--workdir", help="keep images and weights here (default: a temporary folder)")
     args = parser.parse_args()
@@ -220,6 +225,13 @@ def main() -> None:
         envs = {label: {**env, "PYTHONPATH": str(tree) + os.pathsep + os.environ.get("PYTHONPATH", "")}
                 for label, tree in trees.items()}
 
+        pythons = {label: sys.executable for label in envs}
+        for item in args.python:
+            label, _, path = item.partition("=")
+            if not label or not path or label in envs:
+                parser.error(f"--python: expected a new LABEL=PATH, got {item!r}")
+            envs[label], pythons[label] = envs["after"], path
+
         import torch
 
         report = {
@@ -228,19 +240,20 @@ def main() -> None:
             "load_average_1min_at_start": round(os.getloadavg()[0], 2),
             "size": args.size,
             "code": {label: str(tree) for label, tree in trees.items()},
+            "python": pythons,
             "weights": "seeded random stand-ins (BN-calibrated FID Inception, random AlexNet), denormals flushed",
         }
         if "throughput" in arms:
             report.update(throughput(root, args, envs["after"]))
         if "ssim" in arms:
-            report["ssim_command_vs_skimage_loop"] = ssim_arm(root, args, envs)
+            report["ssim_command_vs_skimage_loop"] = ssim_arm(root, args, envs, pythons)
         if "rss" in arms:
-            report["one_pass_peak_rss"] = rss_arm(root, args, envs)
+            report["one_pass_peak_rss"] = rss_arm(root, args, {label: envs[label] for label in trees})
         report["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(report, indent=2))
 
 
-def ssim_arm(root: Path, args, envs: dict) -> dict:
+def ssim_arm(root: Path, args, envs: dict, pythons: dict) -> dict:
     """`bench evaluate --metrics ssim` (a whole command, start-up included) versus a plain skimage loop."""
     gt_dir, pred_dir = make_folders(root, args.ssim_n, args.size)
     scores = root / "ssim.json"
@@ -250,7 +263,7 @@ def ssim_arm(root: Path, args, envs: dict) -> dict:
     means = {}
     for _ in range(args.repeat):
         for label, env in envs.items():
-            runs[label].append(run_child(BENCH_COMMAND, command, env))
+            runs[label].append(run_child(BENCH_COMMAND, command, env, pythons[label]))
             means[label] = json.loads(scores.read_text())["results"][0]["value"]
         runs["skimage"].append(run_child(SKIMAGE_SSIM_LOOP, [str(gt_dir), str(pred_dir)], envs["after"]))
         means["skimage"] = float(runs["skimage"][-1]["stdout"].rsplit("SSIM", 1)[1])

@@ -44,6 +44,7 @@ from bench.degradations.ops import resize_pil_bilinear
 from bench.distributed import Dist
 from bench.methods.train.checkpoint import checkpoint_path
 from bench.methods.train.config import load_config
+from bench.methods.train.data import to_model_input, validation_rng
 from bench.methods.train.loop import run_task
 from bench.methods.train.panini import PaniniTrainer
 from bench.metrics.pixel import psnr_values
@@ -65,6 +66,33 @@ def held_out_psnrs(config, generator_path: str) -> tuple[list[float], list[float
         up = resize_pil_bilinear(item["lq"].permute(1, 2, 0).numpy(), gt.shape[-1])
         bilinear.append(float(psnr_values(torch.from_numpy(up.copy()).permute(2, 0, 1)[None], gt)[0]))
     return restored, bilinear
+
+
+def held_out_params(trainer: PaniniTrainer) -> list[dict]:
+    """The Eq. (10) parameters of each held-out face, drawn again from its validation generator in the order
+    `PaniniPairs.make` draws them (the flip, then the preset's parameters)."""
+    params = []
+    for index in range(len(trainer.data.val)):
+        rng = validation_rng(trainer.config.run.seed, index)
+        rng.random()
+        params.append(trainer.preset.sample(rng))
+    return params
+
+
+@torch.no_grad()
+def dafi_use(config, generator_path: str) -> dict:
+    """How far the DAFI masks follow the input, the one thing the DRE steers: theta (Eq. 11, the mean
+    GAN-prior weight of each fusion) on the held-out faces, its spread across faces, and its Spearman
+    correlation with each face's downsampling factor r."""
+    trainer = PaniniTrainer(config, Dist.from_env("cpu"))
+    trainer.G.load_state_dict(torch.load(generator_path, weights_only=True)["state_dict"])
+    trainer.G.eval()
+    factors = [p["r"] for p in held_out_params(trainer)]
+    thetas = np.stack([trainer.G.analyze(to_model_input(item["lq"][None], "cpu")).theta[0].numpy()
+                       for item in trainer.validation_set()])
+    return {"theta_mean": [round(float(v), 3) for v in thetas.mean(0)],
+            "theta_sd_across_faces": [float(f"{v:.3g}") for v in thetas.std(0)],
+            "theta_spearman_with_r": [round(float(stats.spearmanr(t, factors)[0]), 2) for t in thetas.T]}
 
 
 def one_run(seed: int, out_dir: Path, iterations: int) -> list[str]:
@@ -91,6 +119,15 @@ def pretrain_prior(out: Path, iterations: int) -> str:
     return str(path)
 
 
+def panini_config(run_dir: Path, seed: int, iterations: int, val_count: int, dre_source: str, dre_trainable: bool,
+                  prior: str):
+    """One arm's tiny Panini-Net MFR run: the arms differ only in DRE_SOURCE."""
+    return load_config("panini", "train-panini-tiny", [
+        *one_run(seed, run_dir, iterations), "loss.perceptual=0.0", f"data.val_count={val_count}",
+        f"model.dre='{dre_source}'", f"model.dre_trainable={str(dre_trainable).lower()}",
+        f"model.prior='{prior}'", f"model.discriminator='{prior}'"])
+
+
 def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, val_count: int,
           dre_trainable: bool, prior: str = "random") -> dict:
     panini_base = load_config("panini", "train-panini-tiny")
@@ -109,10 +146,7 @@ def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, va
     faces = {}
     for name, dre_source in (("udrl_dre", dre), ("random_dre", "random")):
         run_dir = out / f"seed{seed}" / name
-        config = load_config("panini", "train-panini-tiny", [
-            *one_run(seed, run_dir, panini_iterations), "loss.perceptual=0.0", f"data.val_count={val_count}",
-            f"model.dre='{dre_source}'", f"model.dre_trainable={str(dre_trainable).lower()}",
-            f"model.prior='{prior}'", f"model.discriminator='{prior}'"])
+        config = panini_config(run_dir, seed, panini_iterations, val_count, dre_source, dre_trainable, prior)
         t0 = time.perf_counter()
         generator = run_task("panini", config)["artefacts"]["generator"]
         row[f"{name}_s"] = round(time.perf_counter() - t0, 1)
@@ -121,6 +155,7 @@ def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, va
         if not math.isclose(statistics.mean(faces[name]), logged, abs_tol=1e-6):
             raise RuntimeError(f"{generator} gives {statistics.mean(faces[name])} dB, the run logged {logged}")
         row[f"{name}_val_psnr"] = round(logged, 3)
+        row[f"{name}_dafi"] = dafi_use(config, generator)
     row["bilinear_val_psnr"] = round(statistics.mean(bilinear), 3)
     face_gains = np.subtract(faces["udrl_dre"], faces["random_dre"])
     row["gain_db"] = round(float(face_gains.mean()), 3)

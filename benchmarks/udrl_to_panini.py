@@ -55,10 +55,15 @@ def _values(run_dir: Path, key: str) -> list[float]:
     return [row[key] for row in rows if key in row]
 
 
-def held_out_psnrs(config, generator_path: str) -> tuple[list[float], list[float]]:
-    """Per-face held-out PSNR of a finished run's `generator.pth`, and of PIL-bilinear upsampling of its LQ."""
+def finished(config, generator_path: str) -> PaniniTrainer:
+    """A trainer of CONFIG holding a finished run's `generator.pth`: its validation set and model."""
     trainer = PaniniTrainer(config, Dist.from_env("cpu"))
     trainer.G.load_state_dict(torch.load(generator_path, weights_only=True)["state_dict"])
+    return trainer
+
+
+def held_out_psnrs(trainer: PaniniTrainer) -> tuple[list[float], list[float]]:
+    """Per-face held-out PSNR of the trainer's restorer, and of PIL-bilinear upsampling of its LQ."""
     restored, _ = trainer.validation_psnrs()
     bilinear = []
     for item in trainer.validation_set():
@@ -80,12 +85,10 @@ def held_out_params(trainer: PaniniTrainer) -> list[dict]:
 
 
 @torch.no_grad()
-def dafi_use(config, generator_path: str) -> dict:
+def dafi_use(trainer: PaniniTrainer) -> dict:
     """How far the DAFI masks follow the input, the one thing the DRE steers: theta (Eq. 11, the mean
     GAN-prior weight of each fusion) on the held-out faces, its spread across faces, and its Spearman
     correlation with each face's downsampling factor r."""
-    trainer = PaniniTrainer(config, Dist.from_env("cpu"))
-    trainer.G.load_state_dict(torch.load(generator_path, weights_only=True)["state_dict"])
     trainer.G.eval()
     factors = [p["r"] for p in held_out_params(trainer)]
     thetas = np.stack([trainer.G.analyze(to_model_input(item["lq"][None], "cpu")).theta[0].numpy()
@@ -150,12 +153,13 @@ def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, va
         t0 = time.perf_counter()
         generator = run_task("panini", config)["artefacts"]["generator"]
         row[f"{name}_s"] = round(time.perf_counter() - t0, 1)
-        faces[name], bilinear = held_out_psnrs(config, generator)
+        trainer = finished(config, generator)
+        faces[name], bilinear = held_out_psnrs(trainer)
         logged = _values(run_dir, "val/psnr")[-1]
         if not math.isclose(statistics.mean(faces[name]), logged, abs_tol=1e-6):
             raise RuntimeError(f"{generator} gives {statistics.mean(faces[name])} dB, the run logged {logged}")
         row[f"{name}_val_psnr"] = round(logged, 3)
-        row[f"{name}_dafi"] = dafi_use(config, generator)
+        row[f"{name}_dafi"] = dafi_use(trainer)
     row["bilinear_val_psnr"] = round(statistics.mean(bilinear), 3)
     face_gains = np.subtract(faces["udrl_dre"], faces["random_dre"])
     row["gain_db"] = round(float(face_gains.mean()), 3)

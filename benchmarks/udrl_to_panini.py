@@ -44,7 +44,7 @@ from bench.degradations.ops import resize_pil_bilinear
 from bench.distributed import Dist
 from bench.methods.train.checkpoint import checkpoint_path
 from bench.methods.train.config import load_config
-from bench.methods.train.data import to_model_input, validation_rng
+from bench.methods.train.data import to_model_input
 from bench.methods.train.loop import run_task
 from bench.methods.train.panini import PaniniTrainer
 from bench.metrics.pixel import psnr_values
@@ -73,26 +73,15 @@ def held_out_psnrs(trainer: PaniniTrainer) -> tuple[list[float], list[float]]:
     return restored, bilinear
 
 
-def held_out_params(trainer: PaniniTrainer) -> list[dict]:
-    """The Eq. (10) parameters of each held-out face, drawn again from its validation generator in the order
-    `PaniniPairs.make` draws them (the flip, then the preset's parameters)."""
-    params = []
-    for index in range(len(trainer.data.val)):
-        rng = validation_rng(trainer.config.run.seed, index)
-        rng.random()
-        params.append(trainer.preset.sample(rng))
-    return params
-
-
 @torch.no_grad()
 def dafi_use(trainer: PaniniTrainer) -> dict:
     """How far the DAFI masks follow the input, the one thing the DRE steers: theta (Eq. 11, the mean
     GAN-prior weight of each fusion) on the held-out faces, its spread across faces, and its Spearman
     correlation with each face's downsampling factor r."""
     trainer.G.eval()
-    factors = [p["r"] for p in held_out_params(trainer)]
-    thetas = np.stack([trainer.G.analyze(to_model_input(item["lq"][None], "cpu")).theta[0].numpy()
-                       for item in trainer.validation_set()])
+    items = trainer.validation_set()
+    factors = [item["degradation"]["r"] for item in items]
+    thetas = np.stack([trainer.G.analyze(to_model_input(item["lq"][None], "cpu")).theta[0].numpy() for item in items])
     return {"theta_mean": [round(float(v), 3) for v in thetas.mean(0)],
             "theta_sd_across_faces": [float(f"{v:.3g}") for v in thetas.std(0)],
             "theta_spearman_with_r": [round(float(stats.spearmanr(t, factors)[0]), 2) for t in thetas.T]}

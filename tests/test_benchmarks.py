@@ -96,24 +96,3 @@ def test_udrl_chain_stand_in_prior_is_what_both_arms_load(tmp_path):
     decoder = trainer.G.generator.state_dict()
     assert decoder and all(torch.equal(v, saved["generator"][f"generator.{k}"]) for k, v in decoder.items())
     assert all(torch.equal(v, saved["discriminator"][k]) for k, v in trainer.D.state_dict().items())
-
-
-def test_udrl_chain_redraws_each_held_out_face_degradation(tmp_path):
-    """`held_out_params` (what `dafi_use` correlates theta with) are the parameters each validation LQ was
-    made with: degrading the GT with them again gives the same LQ, and no two faces share them."""
-    import torch
-
-    from bench.distributed import Dist
-    from bench.methods.train.config import load_config
-    from bench.methods.train.data import resize_to, to_tensor
-    from bench.methods.train.panini import PaniniTrainer
-
-    config = load_config("panini", "train-panini-tiny", [f"run.out_dir='{tmp_path}'", "data.val_count=4",
-                                                         "run.seed=3"])
-    trainer = PaniniTrainer(config, Dist.from_env("cpu"))
-    params = load_script("udrl_to_panini").held_out_params(trainer)
-    items = trainer.validation_set()
-    assert len(params) == len(items) == 4 and len({p["r"] for p in params}) == 4
-    for item, p in zip(items, params, strict=True):
-        again = resize_to(trainer.preset.apply(item["gt"].permute(1, 2, 0).numpy(), p), config.data.lq_size)
-        assert torch.equal(to_tensor(again), item["lq"])

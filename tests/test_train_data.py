@@ -197,3 +197,23 @@ def test_off_terminal_progress_lines_eta_and_exports_at_every_checkpoint(tmp_pat
     assert saved["iteration"] == 4
     final = ckpt.load(tmp_path / "checkpoints" / "iter_00000004.pt")["modules"]["moco"]
     assert torch.equal(saved["state_dict"]["module.encoder_q.E.0.weight"], final["encoder_q.body.0.weight"])
+
+
+def test_degraded_items_record_the_parameters_they_were_made_with(tmp_path):
+    """Each on-the-fly item carries its Eq. (10) parameters (what `benchmarks/udrl_to_panini.py` correlates the
+    DAFI masks with): degrading the GT with them again gives the same LQ, and no two items share them."""
+    from bench.distributed import Dist
+    from bench.methods.train.data import collate, resize_to, to_tensor
+    from bench.methods.train.panini import PaniniTrainer
+
+    config = load_config("panini", "train-panini-tiny", [f"run.out_dir='{tmp_path}'", "data.val_count=4",
+                                                         "run.seed=3"])
+    trainer = PaniniTrainer(config, Dist.from_env("cpu"))
+    validation = trainer.validation_set()
+    items = validation + [trainer.dataset()[(0, 0)], trainer.dataset()[(0, 1)]]
+    assert len({item["degradation"]["r"] for item in items}) == len(items)
+    for item in items:
+        again = resize_to(trainer.preset.apply(item["gt"].permute(1, 2, 0).numpy(), item["degradation"]),
+                          config.data.lq_size)
+        assert torch.equal(to_tensor(again), item["lq"])
+    assert collate(validation[:2])["degradation"] == [validation[0]["degradation"], validation[1]["degradation"]]

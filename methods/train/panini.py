@@ -62,8 +62,9 @@ def _weights_path(source: str, registry_name: str, key: str) -> str:
 class PaniniPairs(torch.utils.data.Dataset):
     """Item (epoch, i): (LQ, GT) of item i, flipped with p = 0.5 (one decision for both images).
 
-    `source` yields HQ faces, degraded here with fresh parameters per item (on-the-fly Eq. (10)), or,
-    with `preset=None`, fixed (lq, gt) pairs read from disk (the official layout).
+    `source` yields HQ faces, degraded here with fresh parameters per item (on-the-fly Eq. (10)), recorded
+    as the item's "degradation", or, with `preset=None`, fixed (lq, gt) pairs read from disk (the official
+    layout; "degradation" is None).
     """
 
     def __init__(self, source: Source, preset, lq_size: int, flip: bool, seed: int):
@@ -76,13 +77,15 @@ class PaniniPairs(torch.utils.data.Dataset):
         item, _, skipped = self.source.load_readable(index)
         lq, gt = item if self.preset is None else (None, item)
         flip = rng.random() < 0.5 and self.flip
+        params = None
         if lq is None:
             if flip:
                 gt = np.ascontiguousarray(gt[:, ::-1])
-            lq = resize_to(self.preset.apply(gt, self.preset.sample(rng)), self.lq_size)
+            params = self.preset.sample(rng)
+            lq = resize_to(self.preset.apply(gt, params), self.lq_size)
         elif flip:
             lq, gt = np.ascontiguousarray(lq[:, ::-1]), np.ascontiguousarray(gt[:, ::-1])
-        return {"lq": to_tensor(lq), "gt": to_tensor(gt), "skipped": skipped}
+        return {"lq": to_tensor(lq), "gt": to_tensor(gt), "degradation": params, "skipped": skipped}
 
     def __getitem__(self, item: tuple[int, int]) -> dict:
         epoch, index = item

@@ -168,9 +168,28 @@ def paired_summary(gains: list[float]) -> dict:
     return summary
 
 
-def main() -> None:
+def combine(reports: list[dict]) -> dict:
+    """One report from several runs of this script (e.g. seeds run in parallel processes): their results, the
+    paired summary over all seeds. They must share every setting and differ in seeds."""
+    info = reports[0]["info"]
+    rows = [row for report in reports for row in report["results"]]
+    for report in reports[1:]:
+        differing = sorted(k for k in set(info) | set(report["info"]) if info.get(k) != report["info"].get(k))
+        if differing:
+            raise SystemExit(f"cannot combine runs whose settings differ in {differing}")
+    seeds = [row["seed"] for row in rows]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"cannot combine runs that repeat a seed: {sorted(seeds)}")
+    rows.sort(key=lambda row: row["seed"])
+    return {"benchmark": "udrl_to_panini", "info": info, "results": rows,
+            "summary": paired_summary([row["gain_db"] for row in rows])}
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="a new folder for the runs")
+    parser.add_argument("--out", type=Path, help="a new folder for the runs")
+    parser.add_argument("--combine", type=Path, nargs="+", metavar="JSON",
+                        help="run nothing: merge these outputs of this script into one report over all their seeds")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--udrl-iterations", type=int, default=400)
     parser.add_argument("--panini-iterations", type=int, default=600)
@@ -182,7 +201,12 @@ def main() -> None:
                              "0: both arms start from a random prior, as before")
     parser.add_argument("--prior", metavar="FILE", help="an MMGeneration-layout prior already written by "
                         "--prior-iterations (OUT/prior.pth), e.g. to run seeds in parallel processes")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.combine:
+        print(json.dumps(combine([json.loads(path.read_text()) for path in args.combine]), indent=1))
+        return
+    if args.out is None:
+        parser.error("--out is required (unless --combine)")
     torch.set_num_threads(1)
     prior = args.prior or (pretrain_prior(args.out, args.prior_iterations) if args.prior_iterations else "random")
     rows = [chain(args.out, s, args.udrl_iterations, args.panini_iterations, args.val_count, args.dre_trainable,

@@ -96,3 +96,26 @@ def test_udrl_chain_stand_in_prior_is_what_both_arms_load(tmp_path):
     decoder = trainer.G.generator.state_dict()
     assert decoder and all(torch.equal(v, saved["generator"][f"generator.{k}"]) for k, v in decoder.items())
     assert all(torch.equal(v, saved["discriminator"][k]) for k, v in trainer.D.state_dict().items())
+
+
+def test_udrl_chain_combines_parallel_runs_into_one_summary(tmp_path, capsys):
+    """Seeds run in separate processes merge into one paired summary; mismatched settings or a repeated seed
+    are refused."""
+    script = load_script("udrl_to_panini")
+    info = {"udrl_iterations": 400, "panini_iterations": 2000}
+
+    def report(path, gains, **changes):
+        rows = [{"seed": seed, "gain_db": gain} for seed, gain in gains.items()]
+        path.write_text(json.dumps({"info": info | changes, "results": rows}))
+        return str(path)
+
+    a, b = report(tmp_path / "a.json", {2: 0.5, 0: -0.1}), report(tmp_path / "b.json", {1: 0.3})
+    script.main(["--combine", a, b])
+    out = json.loads(capsys.readouterr().out)
+    assert [row["seed"] for row in out["results"]] == [0, 1, 2]
+    assert out["summary"]["mean_gain_db"] == 0.233 and out["summary"]["seeds_with_gain"] == 2
+    assert out["summary"]["ci95_gain_db"][0] < 0 < out["summary"]["ci95_gain_db"][1]
+    with pytest.raises(SystemExit, match="panini_iterations"):
+        script.main(["--combine", a, report(tmp_path / "c.json", {3: 0.1}, panini_iterations=600)])
+    with pytest.raises(SystemExit, match="repeat a seed"):
+        script.main(["--combine", a, report(tmp_path / "d.json", {2: 0.1})])

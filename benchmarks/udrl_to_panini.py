@@ -29,11 +29,14 @@ bilinear upsampling (22.4-22.8 dB).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
+import multiprocessing
 import platform
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -171,10 +174,12 @@ def paired_summary(gains: list[float]) -> dict:
 def combine(reports: list[dict]) -> dict:
     """One report from several runs of this script (e.g. seeds run in parallel processes): their results, the
     paired summary over all seeds. They must share every setting and differ in seeds."""
-    info = reports[0]["info"]
+    paid_once = "prior_iterations"  # how long each process pretrained: 0 where it loaded the prior (--prior)
+    info = dict(reports[0]["info"], **{paid_once: max(report["info"].get(paid_once, 0) for report in reports)})
     rows = [row for report in reports for row in report["results"]]
     for report in reports[1:]:
-        differing = sorted(k for k in set(info) | set(report["info"]) if info.get(k) != report["info"].get(k))
+        differing = sorted(k for k in set(info) | set(report["info"])
+                           if k != paid_once and info.get(k) != report["info"].get(k))
         if differing:
             raise SystemExit(f"cannot combine runs whose settings differ in {differing}")
     seeds = [row["seed"] for row in rows]
@@ -200,7 +205,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="pre-train the tiny prior and discriminator this long first (pretrain_prior); "
                              "0: both arms start from a random prior, as before")
     parser.add_argument("--prior", metavar="FILE", help="an MMGeneration-layout prior already written by "
-                        "--prior-iterations (OUT/prior.pth), e.g. to run seeds in parallel processes")
+                        "--prior-iterations (OUT/prior.pth), e.g. to add seeds to an earlier run")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="seeds trained at once, each in its own single-threaded process (at most the CPU count)")
     args = parser.parse_args(argv)
     if args.combine:
         print(json.dumps(combine([json.loads(path.read_text()) for path in args.combine]), indent=1))
@@ -209,12 +216,18 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--out is required (unless --combine)")
     torch.set_num_threads(1)
     prior = args.prior or (pretrain_prior(args.out, args.prior_iterations) if args.prior_iterations else "random")
-    rows = [chain(args.out, s, args.udrl_iterations, args.panini_iterations, args.val_count, args.dre_trainable,
-                  prior) for s in args.seeds]
+    settings = (args.udrl_iterations, args.panini_iterations, args.val_count, args.dre_trainable, prior)
+    if args.jobs > 1:
+        spawn = multiprocessing.get_context("spawn")  # fresh processes: no forked torch thread pools
+        with ProcessPoolExecutor(args.jobs, mp_context=spawn, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            rows = list(pool.map(chain, *zip(*[(args.out, s, *settings) for s in args.seeds], strict=True)))
+    else:
+        rows = [chain(args.out, s, *settings) for s in args.seeds]
     info = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
             "udrl_iterations": args.udrl_iterations, "panini_iterations": args.panini_iterations,
             "val_count": args.val_count, "dre_trainable": args.dre_trainable,
-            "prior_iterations": args.prior_iterations}
+            "prior_iterations": args.prior_iterations,
+            "prior_sha256": "random" if prior == "random" else hashlib.sha256(Path(prior).read_bytes()).hexdigest()}
     print(json.dumps({"benchmark": "udrl_to_panini", "info": info, "results": rows,
                       "summary": paired_summary([r["gain_db"] for r in rows])}, indent=1))
 

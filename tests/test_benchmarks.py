@@ -99,23 +99,47 @@ def test_udrl_chain_stand_in_prior_is_what_both_arms_load(tmp_path):
 
 
 def test_udrl_chain_combines_parallel_runs_into_one_summary(tmp_path, capsys):
-    """Seeds run in separate processes merge into one paired summary; mismatched settings or a repeated seed
-    are refused."""
+    """Seeds run in separate processes merge into one paired summary; mismatched settings (the prior is named by
+    its hash: only the process that pretrained it records its iterations) or a repeated seed are refused."""
     script = load_script("udrl_to_panini")
-    info = {"udrl_iterations": 400, "panini_iterations": 2000}
+    info = {"udrl_iterations": 400, "panini_iterations": 2000, "prior_sha256": "ab12", "prior_iterations": 0}
 
     def report(path, gains, **changes):
         rows = [{"seed": seed, "gain_db": gain} for seed, gain in gains.items()]
         path.write_text(json.dumps({"info": info | changes, "results": rows}))
         return str(path)
 
-    a, b = report(tmp_path / "a.json", {2: 0.5, 0: -0.1}), report(tmp_path / "b.json", {1: 0.3})
+    a = report(tmp_path / "a.json", {2: 0.5, 0: -0.1}, prior_iterations=1500)
+    b = report(tmp_path / "b.json", {1: 0.3})
     script.main(["--combine", a, b])
     out = json.loads(capsys.readouterr().out)
+    assert out["info"]["prior_iterations"] == 1500
     assert [row["seed"] for row in out["results"]] == [0, 1, 2]
     assert out["summary"]["mean_gain_db"] == 0.233 and out["summary"]["seeds_with_gain"] == 2
     assert out["summary"]["ci95_gain_db"][0] < 0 < out["summary"]["ci95_gain_db"][1]
     with pytest.raises(SystemExit, match="panini_iterations"):
         script.main(["--combine", a, report(tmp_path / "c.json", {3: 0.1}, panini_iterations=600)])
+    with pytest.raises(SystemExit, match="prior_sha256"):
+        script.main(["--combine", a, report(tmp_path / "e.json", {3: 0.1}, prior_sha256="cd34")])
     with pytest.raises(SystemExit, match="repeat a seed"):
         script.main(["--combine", a, report(tmp_path / "d.json", {2: 0.1})])
+
+
+def test_udrl_chain_parallel_seeds_give_the_serial_results(tmp_path, capsys):
+    """`--jobs 2` (one spawned single-threaded process per seed, as a user runs the script) reports exactly
+    what one process reports for the same seeds; only the timings differ."""
+    import subprocess
+    import sys
+
+    tiny = ["--udrl-iterations", "2", "--panini-iterations", "2", "--val-count", "2", "--seeds", "0", "1"]
+    parallel = subprocess.run([sys.executable, str(REPO / "benchmarks" / "udrl_to_panini.py"), "--out",
+                               str(tmp_path / "parallel"), *tiny, "--jobs", "2"],
+                              capture_output=True, text=True, check=True)
+    load_script("udrl_to_panini").main(["--out", str(tmp_path / "serial"), *tiny])
+
+    def untimed(report):
+        return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in report["results"]]
+
+    serial = json.loads(capsys.readouterr().out)
+    assert [row["seed"] for row in serial["results"]] == [0, 1]
+    assert untimed(json.loads(parallel.stdout)) == untimed(serial)

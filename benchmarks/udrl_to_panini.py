@@ -45,7 +45,7 @@ from scipy import stats
 
 from bench.degradations.ops import resize_pil_bilinear
 from bench.distributed import Dist
-from bench.methods.train.checkpoint import checkpoint_path
+from bench.methods.train.checkpoint import checkpoint_path, list_checkpoints
 from bench.methods.train.config import load_config
 from bench.methods.train.data import to_model_input
 from bench.methods.train.loop import run_task
@@ -87,7 +87,8 @@ def dafi_use(trainer: PaniniTrainer) -> dict:
     thetas = np.stack([trainer.G.analyze(to_model_input(item["lq"][None], "cpu")).theta[0].numpy() for item in items])
     return {"theta_mean": [round(float(v), 3) for v in thetas.mean(0)],
             "theta_sd_across_faces": [float(f"{v:.3g}") for v in thetas.std(0)],
-            "theta_spearman_with_r": [round(float(stats.spearmanr(t, factors)[0]), 2) for t in thetas.T]}
+            "theta_spearman_with_r": [round(float(stats.spearmanr(t, factors)[0]), 2) if np.ptp(t) else None
+                                      for t in thetas.T]}  # None: theta identical on every face
 
 
 def one_run(seed: int, out_dir: Path, iterations: int) -> list[str]:
@@ -123,28 +124,43 @@ def panini_config(run_dir: Path, seed: int, iterations: int, val_count: int, dre
         f"model.prior='{prior}'", f"model.discriminator='{prior}'"])
 
 
+def train(task: str, config, artefact: str) -> tuple[str, float]:
+    """Train CONFIG's run, or, where its folder already holds checkpoints (an interrupted or finished run of
+    this script), resume it: the loop refuses a changed config, finishes what is missing and trains nothing
+    more. Returns the run's ARTEFACT (`dre.pth`, `generator.pth`) and the seconds spent here."""
+    run_dir = Path(config.run.out_dir)
+    t0 = time.perf_counter()
+    run_task(task, config, resume=bool(list_checkpoints(run_dir / "checkpoints")))
+    return str(run_dir / artefact), round(time.perf_counter() - t0, 1)
+
+
 def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, val_count: int,
-          dre_trainable: bool, prior: str = "random") -> dict:
+          dre_trainable: bool, prior: str = "random", calibrated_control: bool = False) -> dict:
     panini_base = load_config("panini", "train-panini-tiny")
     d = panini_base.data
     # UDRL on the images the Panini DRE will see: the tiny Panini data, its 64 px LQ at the DRE's input size
     options = "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in d.degradation_options.items()) + " }"
+
+    def udrl(name: str, *overrides: str):
+        return load_config("udrl", "train-udrl-tiny", [
+            *one_run(seed, out / f"seed{seed}" / name, udrl_iterations), f"data.gt_size={d.gt_size}",
+            f"data.lq_size={d.lq_size}", f"model.input_size={d.lq_size}", f"data.degradation_options={options}",
+            *overrides])
+
+    dre, seconds = train("udrl", udrl("udrl"), "dre.pth")
     udrl_dir = out / f"seed{seed}" / "udrl"
-    udrl = load_config("udrl", "train-udrl-tiny", [
-        *one_run(seed, udrl_dir, udrl_iterations), f"data.gt_size={d.gt_size}", f"data.lq_size={d.lq_size}",
-        f"model.input_size={d.lq_size}", f"data.degradation_options={options}"])
-    t0 = time.perf_counter()
-    dre = run_task("udrl", udrl)["artefacts"]["dre"]
-    row = {"seed": seed, "udrl_s": round(time.perf_counter() - t0, 1),
+    row = {"seed": seed, "udrl_s": seconds,
            "udrl_val_infonce_start_end": [round(v, 3) for v in _values(udrl_dir, "val/infonce")],
            "udrl_val_top1_start_end": [round(v, 3) for v in _values(udrl_dir, "val/top1")]}
+    arms = [("udrl_dre", dre), ("random_dre", "random")]
+    if calibrated_control:
+        # the same UDRL run with lr = 0: random weights, BatchNorm statistics of the same LQ images
+        arms.append(("calibrated_dre", train("udrl", udrl("udrl_lr0", "optim.lr=0.0"), "dre.pth")[0]))
     faces = {}
-    for name, dre_source in (("udrl_dre", dre), ("random_dre", "random")):
+    for name, dre_source in arms:
         run_dir = out / f"seed{seed}" / name
         config = panini_config(run_dir, seed, panini_iterations, val_count, dre_source, dre_trainable, prior)
-        t0 = time.perf_counter()
-        generator = run_task("panini", config)["artefacts"]["generator"]
-        row[f"{name}_s"] = round(time.perf_counter() - t0, 1)
+        generator, row[f"{name}_s"] = train("panini", config, "generator.pth")
         trainer = finished(config, generator)
         faces[name], bilinear = held_out_psnrs(trainer)
         logged = _values(run_dir, "val/psnr")[-1]
@@ -153,9 +169,11 @@ def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, va
         row[f"{name}_val_psnr"] = round(logged, 3)
         row[f"{name}_dafi"] = dafi_use(trainer)
     row["bilinear_val_psnr"] = round(statistics.mean(bilinear), 3)
-    face_gains = np.subtract(faces["udrl_dre"], faces["random_dre"])
-    row["gain_db"] = round(float(face_gains.mean()), 3)
-    row["faces_with_gain"] = f"{int((face_gains > 0).sum())}/{len(face_gains)}"
+    for key, control in (("", "random_dre"), ("_over_calibrated", "calibrated_dre")):
+        if control in faces:
+            face_gains = np.subtract(faces["udrl_dre"], faces[control])
+            row[f"gain{key}_db"] = round(float(face_gains.mean()), 3)
+            row[f"faces_with_gain{key}"] = f"{int((face_gains > 0).sum())}/{len(face_gains)}"
     return row
 
 
@@ -186,13 +204,23 @@ def combine(reports: list[dict]) -> dict:
     if len(set(seeds)) != len(seeds):
         raise SystemExit(f"cannot combine runs that repeat a seed: {sorted(seeds)}")
     rows.sort(key=lambda row: row["seed"])
-    return {"benchmark": "udrl_to_panini", "info": info, "results": rows,
-            "summary": paired_summary([row["gain_db"] for row in rows])}
+    return make_report(info, rows)
+
+
+def make_report(info: dict, rows: list[dict]) -> dict:
+    """The script's JSON: settings, per-seed rows, the paired summary over seeds against the random DRE and,
+    with --calibrated-control, against the calibrated one."""
+    out = {"benchmark": "udrl_to_panini", "info": info, "results": rows,
+           "summary": paired_summary([row["gain_db"] for row in rows])}
+    if all("gain_over_calibrated_db" in row for row in rows):
+        out["summary_over_calibrated"] = paired_summary([row["gain_over_calibrated_db"] for row in rows])
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="a new folder for the runs")
+    parser.add_argument("--out", type=Path,
+                        help="the runs' folder; runs of the same settings already there are resumed or reused")
     parser.add_argument("--combine", type=Path, nargs="+", metavar="JSON",
                         help="run nothing: merge these outputs of this script into one report over all their seeds")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -206,6 +234,9 @@ def main(argv: list[str] | None = None) -> None:
                              "0: both arms start from a random prior, as before")
     parser.add_argument("--prior", metavar="FILE", help="an MMGeneration-layout prior already written by "
                         "--prior-iterations (OUT/prior.pth), e.g. to add seeds to an earlier run")
+    parser.add_argument("--calibrated-control", action="store_true",
+                        help="a third arm: a random DRE whose BatchNorm statistics come from the same LQ images "
+                             "(UDRL with lr = 0), to tell the learned representation from normalised random features")
     parser.add_argument("--jobs", type=int, default=1,
                         help="seeds trained at once, each in its own single-threaded process (at most the CPU count)")
     args = parser.parse_args(argv)
@@ -216,7 +247,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--out is required (unless --combine)")
     torch.set_num_threads(1)
     prior = args.prior or (pretrain_prior(args.out, args.prior_iterations) if args.prior_iterations else "random")
-    settings = (args.udrl_iterations, args.panini_iterations, args.val_count, args.dre_trainable, prior)
+    settings = (args.udrl_iterations, args.panini_iterations, args.val_count, args.dre_trainable, prior,
+                args.calibrated_control)
     if args.jobs > 1:
         spawn = multiprocessing.get_context("spawn")  # fresh processes: no forked torch thread pools
         with ProcessPoolExecutor(args.jobs, mp_context=spawn, initializer=torch.set_num_threads, initargs=(1,)) as pool:
@@ -226,10 +258,9 @@ def main(argv: list[str] | None = None) -> None:
     info = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
             "udrl_iterations": args.udrl_iterations, "panini_iterations": args.panini_iterations,
             "val_count": args.val_count, "dre_trainable": args.dre_trainable,
-            "prior_iterations": args.prior_iterations,
+            "prior_iterations": args.prior_iterations, "calibrated_control": args.calibrated_control,
             "prior_sha256": "random" if prior == "random" else hashlib.sha256(Path(prior).read_bytes()).hexdigest()}
-    print(json.dumps({"benchmark": "udrl_to_panini", "info": info, "results": rows,
-                      "summary": paired_summary([r["gain_db"] for r in rows])}, indent=1))
+    print(json.dumps(make_report(info, rows), indent=1))
 
 
 if __name__ == "__main__":

@@ -143,3 +143,40 @@ def test_udrl_chain_parallel_seeds_give_the_serial_results(tmp_path, capsys):
     serial = json.loads(capsys.readouterr().out)
     assert [row["seed"] for row in serial["results"]] == [0, 1]
     assert untimed(json.loads(parallel.stdout)) == untimed(serial)
+
+
+def test_udrl_chain_calibrated_control_and_reuse_of_finished_runs(tmp_path, capsys):
+    """--calibrated-control adds an arm whose DRE keeps its random weights (UDRL at lr = 0) but has the LQ
+    images' BatchNorm statistics; running the same command again reuses every finished run (same rows),
+    and a changed setting over the same folder is refused instead of mixing runs."""
+    import torch
+
+    from bench.distributed import Dist
+    from bench.errors import BenchError
+    from bench.methods.train.config import load_config
+    from bench.methods.train.udrl import UdrlTrainer
+
+    script = load_script("udrl_to_panini")
+    tiny = ["--out", str(tmp_path), "--udrl-iterations", "2", "--panini-iterations", "2", "--val-count", "2",
+            "--seeds", "0", "--calibrated-control"]
+    script.main(tiny)
+    first = json.loads(capsys.readouterr().out)
+    row = first["results"][0]
+    assert {"calibrated_dre_val_psnr", "gain_over_calibrated_db", "faces_with_gain_over_calibrated"} <= set(row)
+    assert first["summary_over_calibrated"]["seeds"] == 1
+
+    run_dir = tmp_path / "seed0" / "udrl_lr0"
+    saved = torch.load(run_dir / "dre.pth", weights_only=True)["state_dict"]
+    fresh = UdrlTrainer(load_config("udrl", str(run_dir / "config.toml")), Dist.from_env("cpu"))  # the initial weights
+    initial = fresh.moco.encoder_q.state_dict()
+    conv = [k for k in initial if k.endswith("weight") and initial[k].dim() == 4]
+    assert conv and all(torch.equal(initial[k], saved[f"module.encoder_q.{k.replace('body.', 'E.')}"]) for k in conv)
+    means = [k for k in initial if k.endswith("running_mean")]
+    assert not any(torch.equal(initial[k], saved[f"module.encoder_q.{k.replace('body.', 'E.')}"]) for k in means)
+
+    script.main(tiny)
+    again = json.loads(capsys.readouterr().out)["results"][0]
+    assert {k: v for k, v in again.items() if not k.endswith("_s")} == {
+        k: v for k, v in row.items() if not k.endswith("_s")}
+    with pytest.raises(BenchError, match="different config"):
+        script.main([*tiny[:5], "3", *tiny[6:]])

@@ -116,6 +116,8 @@ def test_udrl_chain_combines_parallel_runs_into_one_summary(tmp_path, capsys):
     assert out["info"]["prior_iterations"] == 1500
     assert [row["seed"] for row in out["results"]] == [0, 1, 2]
     assert out["summary"]["mean_gain_db"] == 0.233 and out["summary"]["seeds_with_gain"] == 2
+    assert out["summary"]["sign_test_p"] == 1.0  # 2 of 3: P(|wins - 1.5| >= 0.5) under p = 1/2
+    assert script.paired_summary([0.1] * 8)["sign_test_p"] == 0.00781  # 2 / 2**8
     assert out["summary"]["ci95_gain_db"][0] < 0 < out["summary"]["ci95_gain_db"][1]
     with pytest.raises(SystemExit, match="panini_iterations"):
         script.main(["--combine", a, report(tmp_path / "c.json", {3: 0.1}, panini_iterations=600)])

@@ -1,29 +1,31 @@
 """Does UDRL pre-training help? Tiny UDRL -> tiny Panini-Net MFR versus the same Panini with a random DRE.
 
-CPU, synthetic faces, about 8 minutes per seed on a 2-core machine. For each seed: `bench train udrl`
-(the DRE sees the same 128 -> 64 px Eq. (10) LQ images as the Panini run), then two `bench train panini`
-runs that differ only in `model.dre` (the UDRL `dre.pth`, loaded through `model.dre`, or "random"; the
-rest of the initialisation and the data order are identical). Prints, as JSON, the held-out PSNR of both
-per seed, per face, and the paired gain across seeds (mean, t interval, sign count), next to PIL-bilinear
-upsampling of the same LQ. Example: `python benchmarks/udrl_to_panini.py --out /tmp/chain`.
+CPU, synthetic faces. First a stand-in for the pre-trained StyleGAN2 prior the paper starts from
+(`pretrain_prior`, shared by every seed and arm). Then, per seed: `bench train udrl` (the DRE sees the same
+128 -> 64 px Eq. (10) LQ images as the Panini run) and `bench train panini` runs that differ only in
+`model.dre`: the UDRL `dre.pth` (loaded through `model.dre`) or "random"; the rest of the initialisation
+and the data order are identical. `--calibrated-control` adds a third arm, a random DRE with the LQ
+images' BatchNorm statistics. Prints, as JSON, each arm's held-out PSNR per seed and per face, how far its
+DAFI masks follow the input, the paired gain over seeds (mean, t interval, sign test), and PIL-bilinear
+upsampling of the same LQ for scale. Runs already in --out are resumed or reused; `--jobs 2` trains two
+seeds at once; `--combine` merges the JSON of separate invocations.
+Example: `python benchmarks/udrl_to_panini.py --out /tmp/chain --jobs 2` (12 seeds, about 85 minutes on
+an idle 2-core machine).
 
 Why these defaults (chosen from the method and from the random-DRE arm alone, never from the gain):
 - The DRE is fixed (`model.dre_trainable = false`), as the paper trains it. The tiny preset's trainable
   DRE (the official code) fine-tunes both arms' DRE, with BatchNorm on batch statistics of 2 images, so the
-  pre-trained representation is relearned either way; 200 UDRL -> 300 Panini iterations that way gave no
-  difference (18.63 vs 18.70 dB, 18.76 vs 18.77 dB).
+  pre-trained representation is relearned either way.
 - 400 UDRL iterations: a linear probe of the DRE's pooled feature on held-out LQ faces then explains
-  R^2 = 0.64 of the log downsampling factor and 0.58 of the noise level (a random DRE: 0.14 and < 0;
-  200 iterations: 0.61 and 0.47), so the DRE does encode the degradation.
-- 600 Panini iterations and 64 held-out faces: at 300 iterations the restorer (18.7 dB) is far below
-  bilinear upsampling of its own input (22.7 dB); at 600 it is still below (18.9-19.8 dB).
-Measured with these defaults (3 seeds, loaded 2-core machine, 24 min): gain +0.28, -0.01, +0.01 dB, mean
-+0.09, 95% t interval [-0.32, +0.50]: no reproducible gain. The tiny restorer has a random-init
-"GAN prior" and has not yet learned to beat bilinear upsampling; which features DAFI mixes, the one
-thing the DRE steers, cannot matter much before that.
-With a pre-trained stand-in prior for both arms (`--prior-iterations 1500`; 3 seeds, 2026-12-01): gain
-+0.031, -0.012, -0.000 dB, mean +0.006, 95% t interval [-0.049, +0.061]; both arms 19.0-20.2 dB, still below
-bilinear upsampling (22.4-22.8 dB).
+  R^2 = 0.64 of the log downsampling factor and 0.58 of the noise level (a random DRE: 0.14 and < 0).
+- A stand-in prior (1500 iterations) and 2000 Panini iterations: from a random prior, or after 600
+  iterations, the restorer is still far below bilinear upsampling of its own input, and what DAFI mixes,
+  the one thing the DRE steers, cannot matter before the restorer works.
+- 12 seeds: a run lands in one of two modes about 1-1.5 dB apart, so single seeds decide nothing.
+Measured (2026-12-02, idle 2-core x86_64, torch 2.14.1; README "Train Panini-Net from zero"): RESULTS.
+Shorter settings gave no gain: 600 Panini iterations from a random prior (3 seeds) +0.09 dB, 95% t interval
+[-0.32, +0.50]; with the stand-in prior, +0.006 dB [-0.049, +0.061]. Training is chaotic: the same seed on
+another machine (other float rounding) lands elsewhere, so compare intervals over seeds, not single runs.
 """
 
 from __future__ import annotations
@@ -227,15 +229,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="the runs' folder; runs of the same settings already there are resumed or reused")
     parser.add_argument("--combine", type=Path, nargs="+", metavar="JSON",
                         help="run nothing: merge these outputs of this script into one report over all their seeds")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(12)))
     parser.add_argument("--udrl-iterations", type=int, default=400)
-    parser.add_argument("--panini-iterations", type=int, default=600)
+    parser.add_argument("--panini-iterations", type=int, default=2000)
     parser.add_argument("--val-count", type=int, default=64, help="held-out synthetic faces for the PSNR")
     parser.add_argument("--dre-trainable", action="store_true",
                         help="fine-tune the DRE with the restorer (the official code) instead of fixing it (the paper)")
-    parser.add_argument("--prior-iterations", type=int, default=0,
+    parser.add_argument("--prior-iterations", type=int, default=1500,
                         help="pre-train the tiny prior and discriminator this long first (pretrain_prior); "
-                             "0: both arms start from a random prior, as before")
+                             "0: every arm starts from a random prior")
     parser.add_argument("--prior", metavar="FILE", help="an MMGeneration-layout prior already written by "
                         "--prior-iterations (OUT/prior.pth), e.g. to add seeds to an earlier run")
     parser.add_argument("--calibrated-control", action="store_true",
@@ -262,7 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     info = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
             "udrl_iterations": args.udrl_iterations, "panini_iterations": args.panini_iterations,
             "val_count": args.val_count, "dre_trainable": args.dre_trainable,
-            "prior_iterations": args.prior_iterations, "calibrated_control": args.calibrated_control,
+            "prior_iterations": 0 if args.prior else args.prior_iterations,
+            "calibrated_control": args.calibrated_control,
             "prior_sha256": "random" if prior == "random" else hashlib.sha256(Path(prior).read_bytes()).hexdigest()}
     print(json.dumps(make_report(info, rows), indent=1))
 

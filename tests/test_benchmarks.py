@@ -133,7 +133,8 @@ def test_udrl_chain_parallel_seeds_give_the_serial_results(tmp_path, capsys):
     import subprocess
     import sys
 
-    tiny = ["--udrl-iterations", "2", "--panini-iterations", "2", "--val-count", "2", "--seeds", "0", "1"]
+    tiny = ["--udrl-iterations", "2", "--panini-iterations", "2", "--val-count", "2", "--seeds", "0", "1",
+            "--prior-iterations", "0"]
     parallel = subprocess.run([sys.executable, str(REPO / "benchmarks" / "udrl_to_panini.py"), "--out",
                                str(tmp_path / "parallel"), *tiny, "--jobs", "2"],
                               capture_output=True, text=True, check=True)
@@ -160,7 +161,7 @@ def test_udrl_chain_calibrated_control_and_reuse_of_finished_runs(tmp_path, caps
 
     script = load_script("udrl_to_panini")
     tiny = ["--out", str(tmp_path), "--udrl-iterations", "2", "--panini-iterations", "2", "--val-count", "2",
-            "--seeds", "0", "--calibrated-control"]
+            "--seeds", "0", "--calibrated-control", "--prior-iterations", "0"]
     script.main(tiny)
     first = json.loads(capsys.readouterr().out)
     row = first["results"][0]

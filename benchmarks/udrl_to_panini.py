@@ -22,10 +22,14 @@ Why these defaults (chosen from the method and from the random-DRE arm alone, ne
   iterations, the restorer is still far below bilinear upsampling of its own input, and what DAFI mixes,
   the one thing the DRE steers, cannot matter before the restorer works.
 - 12 seeds: a run lands in one of two modes about 1-1.5 dB apart, so single seeds decide nothing.
-Measured (2026-12-02, idle 2-core x86_64, torch 2.14.1; README "Train Panini-Net from zero"): RESULTS.
-Shorter settings gave no gain: 600 Panini iterations from a random prior (3 seeds) +0.09 dB, 95% t interval
-[-0.32, +0.50]; with the stand-in prior, +0.006 dB [-0.049, +0.061]. Training is chaotic: the same seed on
-another machine (other float rounding) lands elsewhere, so compare intervals over seeds, not single runs.
+Measured with these defaults (2026-12-02, idle 2-core x86_64, torch 2.14.1): UDRL DRE 20.18 dB, random DRE
+19.70 dB on average; paired gain +0.48 dB, 95% t interval [+0.14, +0.82], 11 of 12 seeds, sign test p = 0.006;
+both below bilinear upsampling (22.63 dB). The calibrated control (seeds 0-7) explains that gain: it scores
+20.55 dB against the UDRL DRE's 20.33 dB (UDRL minus calibrated -0.22 dB, [-0.81, +0.38], 4 of 8 seeds).
+600 Panini iterations (3 seeds) gave no gain: +0.09 dB, [-0.32, +0.50] from a random prior; +0.006 dB,
+[-0.049, +0.061] with the stand-in prior. Training is chaotic: the same seed on another machine (other float
+rounding) lands elsewhere, so compare intervals over seeds, not single runs. README "Train Panini-Net from zero"
+has more.
 """
 
 from __future__ import annotations

@@ -153,8 +153,9 @@ def chain(out: Path, seed: int, udrl_iterations: int, panini_iterations: int, va
             f"data.lq_size={d.lq_size}", f"model.input_size={d.lq_size}", f"data.degradation_options={options}",
             *overrides])
 
-    dre, seconds = train("udrl", udrl("udrl"), "dre.pth")
-    udrl_dir = out / f"seed{seed}" / "udrl"
+    udrl_config = udrl("udrl")
+    dre, seconds = train("udrl", udrl_config, "dre.pth")
+    udrl_dir = Path(udrl_config.run.out_dir)
     row = {"seed": seed, "udrl_s": seconds,
            "udrl_val_infonce_start_end": [round(v, 3) for v in _values(udrl_dir, "val/infonce")],
            "udrl_val_top1_start_end": [round(v, 3) for v in _values(udrl_dir, "val/top1")]}
@@ -187,10 +188,10 @@ def paired_summary(gains: list[float]) -> dict:
     """Mean paired gain over seeds, its sd, a two-sided 95% t interval (seeds as the unit), and the sign count
     with its two-sided exact p-value (no assumption on the gains' distribution, which is far from normal when
     a run lands in the other of the tiny restorer's two modes)."""
-    wins, ties = sum(g > 0 for g in gains), sum(g == 0 for g in gains)
+    wins, untied = sum(g > 0 for g in gains), sum(g != 0 for g in gains)
+    sign_p = stats.binomtest(wins, untied).pvalue if untied else 1.0
     summary = {"mean_gain_db": round(statistics.mean(gains), 3), "seeds_with_gain": wins, "seeds": len(gains),
-               "sign_test_p": float(f"{stats.binomtest(wins, len(gains) - ties).pvalue:.3g}") if len(gains) > ties
-               else 1.0}
+               "sign_test_p": float(f"{sign_p:.3g}")}
     if len(gains) > 1:
         sd = statistics.stdev(gains)
         half = stats.t.ppf(0.975, len(gains) - 1) * sd / math.sqrt(len(gains))

@@ -210,7 +210,8 @@ def test_degraded_items_record_the_parameters_they_were_made_with(tmp_path):
                                                          "run.seed=3"])
     trainer = PaniniTrainer(config, Dist.from_env("cpu"))
     validation = trainer.validation_set()
-    items = validation + [trainer.dataset()[(0, 0)], trainer.dataset()[(0, 1)]]
+    train_pairs = trainer.dataset()
+    items = validation + [train_pairs[(0, 0)], train_pairs[(0, 1)]]
     assert len({item["degradation"]["r"] for item in items}) == len(items)
     for item in items:
         again = resize_to(trainer.preset.apply(item["gt"].permute(1, 2, 0).numpy(), item["degradation"]),
